@@ -1,0 +1,54 @@
+# Everything a developer or CI needs, from a fresh Debian machine (as root) onwards.
+#   make test     venv + control plane + lint + types + the whole pytest suite
+#   make demo     the operator end to end on the local control plane and emulator
+#   make cluster  a local kube-apiserver by hand (prints the KUBECONFIG to export)
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export ACR_ECI_CACHE ?= $(HOME)/.cache/acr-eci-operator
+PYTEST_ARGS ?=
+
+.PHONY: test lint typecheck pytest venv apiserver tools cluster demo emulator bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test,dev]'
+	touch $@
+
+apiserver:
+	bash scripts/build-kube-apiserver.sh >/dev/null
+
+tools:
+	bash scripts/fetch-tools.sh >/dev/null
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests scripts
+	$(VENV)/bin/ruff format --check operator tests scripts
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+pytest: venv apiserver tools
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+cluster: venv apiserver
+	$(VENV)/bin/local-control-plane
+
+emulator: venv
+	$(VENV)/bin/eci-emulator
+
+demo: venv apiserver tools
+	$(PY) scripts/demo.py
+
+bench: venv apiserver
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Kubernetes operator that runs AcrContainerGroup resources as ECI container groups."""

@@ -1,0 +1,1 @@
+pytest_plugins = ["local_control_plane.pytest_plugin"]
