@@ -1,0 +1,273 @@
+"""The ECI client: the only module that touches the Alibaba Cloud SDK.
+
+It signs and sends requests (in a worker thread: the SDK is synchronous), points them at ECI_ENDPOINT
+when set, applies time-outs, shares one token bucket per kind of call across the whole operator,
+retries retryable errors with exponential backoff and full jitter, and turns every failure into one
+`EciError` that says whether it is retryable. No message it produces contains a credential.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
+from aliyunsdkcore.client import AcsClient
+
+from acr_eci_operator.settings import RateLimit, Settings
+
+logger = logging.getLogger(__name__)
+
+# The SDK logs whole requests at DEBUG and the server's message (which for SignatureDoesNotMatch holds
+# the string to sign, so every parameter value) at ERROR. Our own log lines say what matters.
+logging.getLogger("aliyunsdkcore").disabled = True
+
+MUTATING_ACTIONS = frozenset(
+    {"CreateContainerGroup", "UpdateContainerGroup", "DeleteContainerGroup", "RestartContainerGroup"}
+)
+DESCRIBE_BATCH = 20
+"""DescribeContainerGroups takes at most 20 ids, and answers at most 20 groups, per call."""
+
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "Throttling.User",
+        "Throttling.Api",
+        "Rejected.Throttling",
+        "Degrade.Api",
+        "ServiceUnavailable",
+        "InternalError",
+        "UnknownError",
+        "OperationDenied.NoStock",
+        "containerRepositoryAuthorizationFailed",
+        "SDK.HttpError",
+        "SDK.ServerUnreachable",
+    }
+)
+NOT_FOUND_CODES = frozenset(
+    {"InvalidParameter.NotFound", "InvalidContainerGroupId.NotFound", "ContainerGroup.NotFound"}
+)
+
+
+class EciError(Exception):
+    """An ECI call failed. `retryable` says whether the same call may succeed later."""
+
+    def __init__(
+        self,
+        action: str,
+        code: str,
+        message: str,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        self.action = action
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.request_id = request_id
+        super().__init__(f"{action}: {code}: {message}")
+
+    @property
+    def retryable(self) -> bool:
+        return is_retryable(self.code, self.http_status)
+
+    @property
+    def not_found(self) -> bool:
+        return self.code in NOT_FOUND_CODES or self.code.endswith(".NotFound")
+
+
+def is_retryable(code: str, http_status: int | None) -> bool:
+    """Sort an ECI error code into retryable (throttling, 5xx, time-outs, no stock) or terminal."""
+    if code in RETRYABLE_CODES or code.startswith("Throttling"):
+        return True
+    return http_status is not None and http_status >= 500
+
+
+def backoff_delay(attempt: int, base: float = 0.5, cap: float = 60.0) -> float:
+    """Exponential backoff with full jitter: a random delay in [0, min(cap, base * 2**attempt)]."""
+    return random.uniform(0, min(cap, base * (2**attempt)))
+
+
+class TokenBucket:
+    """An asyncio token bucket shared by every caller of one kind of ECI action."""
+
+    def __init__(self, limit: RateLimit) -> None:
+        self.rate = limit.rate
+        self.capacity = float(limit.burst)
+        self.tokens = float(limit.burst)
+        self.updated = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return
+                await asyncio.sleep((1 - self.tokens) / self.rate)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove every secret value (and the server's echo of the signed string) from an error message."""
+    text = text.split("server string to sign is", 1)[0].rstrip(" :")
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass
+class CallStats:
+    """What the client sent: per action, calls and failures (for logs, tests and benchmarks)."""
+
+    calls: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+class EciClient:
+    """Async facade over the SDK: `call` plus one method per action the operator uses."""
+
+    def __init__(self, settings: Settings, max_attempts: int = 6, backoff_cap: float = 30.0) -> None:
+        self.settings = settings
+        self.max_attempts = max_attempts
+        self.backoff_cap = backoff_cap
+        self.mutate_bucket = TokenBucket(settings.mutate_limit)
+        self.describe_bucket = TokenBucket(settings.describe_limit)
+        self.stats = CallStats()
+        self._clients: dict[str, AcsClient] = {}
+
+    def _client(self, region_id: str) -> AcsClient:
+        client = self._clients.get(region_id)
+        if client is None:
+            credential: AccessKeyCredential | StsTokenCredential
+            if self.settings.security_token:
+                credential = StsTokenCredential(
+                    self.settings.access_key_id, self.settings.access_key_secret, self.settings.security_token
+                )
+            else:
+                credential = AccessKeyCredential(self.settings.access_key_id, self.settings.access_key_secret)
+            client = AcsClient(
+                region_id=region_id,
+                credential=credential,
+                auto_retry=False,
+                connect_timeout=self.settings.connect_timeout,
+                timeout=self.settings.read_timeout,
+            )
+            self._clients[region_id] = client
+        return client
+
+    def _secrets(self, params: Mapping[str, str]) -> list[str]:
+        values = [value for name, value in params.items() if name.endswith("Password")]
+        values.append(self.settings.access_key_secret)
+        if self.settings.security_token:
+            values.append(self.settings.security_token)
+        return values
+
+    def _send(self, action: str, region_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+        module = importlib.import_module(f"aliyunsdkeci.request.v20180808.{action}Request")
+        request = getattr(module, f"{action}Request")()
+        request.set_accept_format("json")
+        request.set_method("POST")
+        if self.settings.endpoint:
+            request.set_endpoint(self.settings.endpoint)
+            request.set_protocol_type(self.settings.endpoint_protocol)
+        # Parameters go in the signed form body, so no password ever appears in a URL.
+        request.add_query_param("RegionId", region_id)
+        for name, value in params.items():
+            if name != "RegionId":
+                request.add_body_params(name, value)
+        try:
+            body = self._client(region_id).do_action_with_exception(request)
+        except ServerException as error:
+            raise EciError(
+                action,
+                error.get_error_code(),
+                scrub(error.get_error_msg() or "", self._secrets(params)),
+                error.get_http_status(),
+                error.get_request_id(),
+            ) from None
+        except ClientException as error:
+            raise EciError(
+                action, error.get_error_code(), scrub(error.get_error_msg() or "", self._secrets(params))
+            ) from None
+        result: dict[str, Any] = json.loads(body)
+        return result
+
+    async def call(
+        self, action: str, region_id: str, params: Mapping[str, str], retry: bool = True
+    ) -> dict[str, Any]:
+        """Send one action, waiting for the shared rate limiter and retrying retryable errors."""
+        bucket = self.mutate_bucket if action in MUTATING_ACTIONS else self.describe_bucket
+        attempt = 0
+        while True:
+            await bucket.acquire()
+            self.stats.calls[action] = self.stats.calls.get(action, 0) + 1
+            try:
+                return await asyncio.to_thread(self._send, action, region_id, params)
+            except EciError as error:
+                self.stats.failures[action] = self.stats.failures.get(action, 0) + 1
+                attempt += 1
+                if not (retry and error.retryable and attempt < self.max_attempts):
+                    raise
+                delay = backoff_delay(attempt, cap=self.backoff_cap)
+                logger.info("%s failed with %s; retry %d in %.1fs", action, error.code, attempt, delay)
+                await asyncio.sleep(delay)
+
+    async def create_container_group(self, region_id: str, params: Mapping[str, str]) -> str:
+        answer = await self.call("CreateContainerGroup", region_id, params)
+        return str(answer["ContainerGroupId"])
+
+    async def update_container_group(self, region_id: str, params: Mapping[str, str]) -> None:
+        await self.call("UpdateContainerGroup", region_id, params)
+
+    async def delete_container_group(self, region_id: str, container_group_id: str) -> bool:
+        """Delete a group; False when it was already gone (which is success too)."""
+        try:
+            await self.call("DeleteContainerGroup", region_id, {"ContainerGroupId": container_group_id})
+        except EciError as error:
+            if error.not_found:
+                return False
+            raise
+        return True
+
+    async def describe_container_groups(
+        self, region_id: str, container_group_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """Describe the given groups, 20 ids per call; groups ECI no longer knows are simply absent."""
+        groups: list[dict[str, Any]] = []
+        for start in range(0, len(container_group_ids), DESCRIBE_BATCH):
+            batch = list(container_group_ids[start : start + DESCRIBE_BATCH])
+            answer = await self.call(
+                "DescribeContainerGroups",
+                region_id,
+                {"ContainerGroupIds": json.dumps(batch), "Limit": str(DESCRIBE_BATCH)},
+            )
+            groups.extend(answer.get("ContainerGroups") or [])
+        return groups
+
+    async def find_container_groups_by_tag(
+        self, region_id: str, key: str, value: str
+    ) -> list[dict[str, Any]]:
+        """Every group carrying the tag key=value, following NextToken."""
+        groups: list[dict[str, Any]] = []
+        next_token = ""
+        while True:
+            params = {"Tag.1.Key": key, "Tag.1.Value": value, "Limit": str(DESCRIBE_BATCH)}
+            if next_token:
+                params["NextToken"] = next_token
+            answer = await self.call("DescribeContainerGroups", region_id, params)
+            groups.extend(answer.get("ContainerGroups") or [])
+            next_token = answer.get("NextToken") or ""
+            if not next_token:
+                return groups

@@ -1,0 +1,149 @@
+"""The operator's configuration: read from the environment once at start-up and validated there."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+REGION_PATTERN = re.compile(r"^[a-z]{2,}-[a-z0-9-]+$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A token bucket: `rate` requests per second on average, up to `burst` at once."""
+
+    rate: float
+    burst: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the operator reads from its environment."""
+
+    access_key_id: str
+    """ALIBABA_CLOUD_ACCESS_KEY_ID."""
+    access_key_secret: str = field(repr=False)
+    """ALIBABA_CLOUD_ACCESS_KEY_SECRET; never logged (repr is off)."""
+    security_token: str | None = field(default=None, repr=False)
+    """ALIBABA_CLOUD_SECURITY_TOKEN, for STS credentials."""
+    region_id: str = "cn-hangzhou"
+    """ALIBABA_CLOUD_REGION_ID: the region of resources that don't name one."""
+    endpoint: str | None = None
+    """ECI_ENDPOINT: `host:port` (or a URL) that replaces ECI's public endpoint, e.g. an emulator."""
+    endpoint_protocol: str = "https"
+    """The scheme of ECI_ENDPOINT (`http` for a local emulator)."""
+    default_security_group_id: str | None = None
+    """ECI_DEFAULT_SECURITY_GROUP_ID."""
+    default_v_switch_ids: tuple[str, ...] = ()
+    """ECI_DEFAULT_VSWITCH_IDS, comma-separated."""
+    poll_interval: float = 15.0
+    """ECI_POLL_INTERVAL_SECONDS: how often the shared poller asks ECI about every known group."""
+    mutate_limit: RateLimit = RateLimit(rate=16.0, burst=100)
+    """ECI_MUTATE_RATE_PER_SECOND / ECI_MUTATE_BURST: Create, Update, Delete and Restart calls."""
+    describe_limit: RateLimit = RateLimit(rate=33.0, burst=100)
+    """ECI_DESCRIBE_RATE_PER_SECOND / ECI_DESCRIBE_BURST: Describe* calls."""
+    log_format: str = "text"
+    """ACR_ECI_LOG_FORMAT: `text` or `json`."""
+    log_level: str = "INFO"
+    """ACR_ECI_LOG_LEVEL."""
+    connect_timeout: float = 5.0
+    """ECI_CONNECT_TIMEOUT_SECONDS."""
+    read_timeout: float = 10.0
+    """ECI_READ_TIMEOUT_SECONDS."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read and validate every setting; raise SettingsError naming the first bad variable."""
+        reader = _Reader(env)
+        endpoint, protocol = reader.endpoint("ECI_ENDPOINT")
+        return cls(
+            access_key_id=reader.required("ALIBABA_CLOUD_ACCESS_KEY_ID"),
+            access_key_secret=reader.required("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+            security_token=reader.optional("ALIBABA_CLOUD_SECURITY_TOKEN"),
+            region_id=reader.pattern("ALIBABA_CLOUD_REGION_ID", REGION_PATTERN, required=True) or "",
+            endpoint=endpoint,
+            endpoint_protocol=protocol,
+            default_security_group_id=reader.pattern(
+                "ECI_DEFAULT_SECURITY_GROUP_ID", re.compile(r"^sg-[\w-]+$")
+            ),
+            default_v_switch_ids=reader.v_switch_ids("ECI_DEFAULT_VSWITCH_IDS"),
+            poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 15.0, minimum=0.1),
+            mutate_limit=RateLimit(
+                rate=reader.number("ECI_MUTATE_RATE_PER_SECOND", 16.0, minimum=0.01),
+                burst=int(reader.number("ECI_MUTATE_BURST", 100, minimum=1)),
+            ),
+            describe_limit=RateLimit(
+                rate=reader.number("ECI_DESCRIBE_RATE_PER_SECOND", 33.0, minimum=0.01),
+                burst=int(reader.number("ECI_DESCRIBE_BURST", 100, minimum=1)),
+            ),
+            log_format=reader.choice("ACR_ECI_LOG_FORMAT", ("text", "json"), "text"),
+            log_level=reader.choice("ACR_ECI_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            connect_timeout=reader.number("ECI_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.1),
+            read_timeout=reader.number("ECI_READ_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+        )
+
+
+@dataclass(frozen=True)
+class _Reader:
+    env: Mapping[str, str]
+
+    def optional(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str) -> str:
+        value = self.optional(name)
+        if value is None:
+            raise SettingsError(f"{name} is required but not set")
+        return value
+
+    def pattern(self, name: str, pattern: re.Pattern[str], required: bool = False) -> str | None:
+        value = self.required(name) if required else self.optional(name)
+        if value is not None and not pattern.match(value):
+            raise SettingsError(f"{name}={value!r} does not match {pattern.pattern}")
+        return value
+
+    def number(self, name: str, default: float, minimum: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return float(default)
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is not a number") from None
+        if value < minimum:
+            raise SettingsError(f"{name}={raw!r} is below the minimum {minimum:g}")
+        return value
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        for choice in choices:
+            if raw.lower() == choice.lower():
+                return choice
+        raise SettingsError(f"{name}={raw!r} must be one of {', '.join(choices)}")
+
+    def v_switch_ids(self, name: str) -> tuple[str, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return ()
+        ids = tuple(part.strip() for part in raw.split(",") if part.strip())
+        if not 1 <= len(ids) <= 10 or not all(re.match(r"^vsw-[\w-]+$", vsw) for vsw in ids):
+            raise SettingsError(f"{name}={raw!r} must be 1 to 10 comma-separated vsw-... ids")
+        return ids
+
+    def endpoint(self, name: str) -> tuple[str | None, str]:
+        raw = self.optional(name)
+        if raw is None:
+            return None, "https"
+        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+            raise SettingsError(f"{name}={raw!r} must be host[:port] or http(s)://host[:port]")
+        return parts.netloc, parts.scheme
