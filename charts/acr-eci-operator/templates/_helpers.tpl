@@ -1,0 +1,95 @@
+{{/* Chart name, truncated to the 63 characters of a label value. */}}
+{{- define "acr-eci-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: the release name, prefixed with the chart name unless it already contains it. */}}
+{{- define "acr-eci-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "acr-eci-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "acr-eci-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "acr-eci-operator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "acr-eci-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "acr-eci-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "acr-eci-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* True ("true") when more than one replica runs: kopf peering instead of --standalone. */}}
+{{- define "acr-eci-operator.peering" -}}
+{{- if gt (int .Values.replicas) 1 }}true{{ end }}
+{{- end }}
+
+{{- define "acr-eci-operator.peeringName" -}}
+{{- default (include "acr-eci-operator.fullname" .) .Values.peering.name }}
+{{- end }}
+
+{{/* True ("true") when the chart creates the credentials Secret from inline values. */}}
+{{- define "acr-eci-operator.createSecret" -}}
+{{- $c := .Values.credentials }}
+{{- if or $c.accessKeyId $c.accessKeySecret }}
+{{- if not (and $c.accessKeyId $c.accessKeySecret) }}
+{{- fail "credentials.accessKeyId and credentials.accessKeySecret must be given together" }}
+{{- end }}
+{{- if $c.existingSecret }}
+{{- fail "give either credentials.existingSecret or credentials.accessKeyId/accessKeySecret, not both" }}
+{{- end }}
+{{- true }}
+{{- end }}
+{{- end }}
+
+{{- define "acr-eci-operator.secretName" -}}
+{{- default (printf "%s-credentials" (include "acr-eci-operator.fullname" .)) .Values.credentials.existingSecret }}
+{{- end }}
+
+{{/*
+The operator's permissions on its own resource and on what it reads and writes per namespace.
+Used by the ClusterRole (all namespaces) or by the Role in each watched namespace.
+Sources: kopf's docs/deployment-rbac.yaml (watch + patch of the served resource, events),
+kopf 1.45 kopf/_core/engines/posting.py (core v1 events), and the operator's reconciler
+(status subresource, finalizer, Secrets named by imageRegistryCredentials / env secretKeyRef).
+*/}}
+{{- define "acr-eci-operator.namespacedRules" -}}
+- apiGroups: [eci.acr-operator.dev]
+  resources: [acrcontainergroups]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [eci.acr-operator.dev]
+  resources: [acrcontainergroups/status]
+  verbs: [get, patch, update]
+# Needed where the OwnerReferencesPermissionEnforcement admission plugin is on.
+- apiGroups: [eci.acr-operator.dev]
+  resources: [acrcontainergroups/finalizers]
+  verbs: [update]
+# Read one named Secret at a time (registry passwords, env values): no list, no watch.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end }}

@@ -1,0 +1,67 @@
+"""`acr-eci-operator run`: validate the settings, configure logging, and run the kopf operator."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import kopf
+
+from acr_eci_operator.settings import Settings, SettingsError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="acr-eci-operator", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the operator (settings come from the environment)")
+    scope = run.add_mutually_exclusive_group(required=True)
+    scope.add_argument(
+        "--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)"
+    )
+    scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
+    run.add_argument("--standalone", action="store_true", help="no peering: act even if other operators run")
+    run.add_argument("--peering", help="kopf peering object name (for several replicas)")
+    run.add_argument("--liveness", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    return parser
+
+
+def configure_logging(settings: Settings) -> None:
+    log_format = kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(verbose=settings.log_level == "DEBUG", log_format=log_format)
+    logging.getLogger().setLevel(settings.log_level)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ)
+    except SettingsError as error:
+        print(f"acr-eci-operator: invalid setting: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    from acr_eci_operator import handlers  # noqa: F401  (registers the handlers)
+
+    logging.getLogger(__name__).info(
+        "starting: region %s, endpoint %s, poll every %gs, scope %s",
+        settings.region_id,
+        settings.endpoint or "ECI default",
+        settings.poll_interval,
+        "all namespaces" if args.all_namespaces else ", ".join(args.namespace),
+    )
+    kopf.run(
+        standalone=args.standalone,
+        peering_name=args.peering,
+        clusterwide=args.all_namespaces,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+        memo=kopf.Memo(settings=settings),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

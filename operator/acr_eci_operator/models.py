@@ -1,0 +1,844 @@
+"""The AcrContainerGroup API as typed models: the one source of the CRD schema and of spec validation.
+
+Every field carries its description and its OpenAPI constraints in dataclass metadata (see `doc`).
+`acr_eci_operator.crd` turns them into the CRD's schema; `AcrContainerGroupSpec.from_dict` enforces
+the same constraints in Python (plus the few the schema cannot state), so a spec that reaches the
+operator past an apiserver that ignores CEL, or a raw dict in a test, is still checked.
+
+No I/O, no kopf, no SDK here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+GROUP = "eci.acr-operator.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "AcrContainerGroup"
+PLURAL = "acrcontainergroups"
+SINGULAR = "acrcontainergroup"
+SHORT_NAMES = ("acg",)
+CATEGORIES = ("eci",)
+
+ANNOTATION_INSTANCE_ID = "k8s.aliyun.com/acr-instance-id"
+ANNOTATION_INSTANCE_IDS = "k8s.aliyun.com/acr-instance-ids"
+
+OWNER_TAG_PREFIX = "acr-eci-operator/"
+# ECI allows 20 tags per group; the operator's three ownership tags leave 17 to the user.
+MAX_USER_TAGS = 17
+RESERVED_TAG_PREFIXES = (OWNER_TAG_PREFIX, "aliyun", "acs:")
+
+INSTANCE_ID_PATTERN = r"^cri-[a-z0-9]+$"
+# ECI's rule for ContainerGroupName: 2 to 128 characters, lowercase letters, digits and hyphens,
+# neither starting nor ending with a hyphen.
+GROUP_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,126}[a-z0-9]$"
+DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+HOSTNAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]+)?$"
+REGION_PATTERN = r"^[a-z]+-[a-z0-9-]+$"
+ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+
+# Spec fields ECI cannot change on an existing group (JSON names, under `spec`).
+IMMUTABLE_FIELDS = (
+    "containerGroupName",
+    "regionId",
+    "zoneId",
+    "securityGroupId",
+    "vSwitchIds",
+    "instanceType",
+)
+
+RestartPolicy = Literal["Always", "OnFailure", "Never"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+Protocol = Literal["TCP", "UDP"]
+DeletionPolicy = Literal["Delete", "Orphan"]
+UpdateStrategy = Literal["InPlace", "Recreate"]
+ConditionStatus = Literal["True", "False", "Unknown"]
+
+
+class SpecError(ValueError):
+    """A spec (or annotation) the operator cannot act on; `field` is the path of the offending field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def doc(
+    description: str,
+    *,
+    list_map_keys: Sequence[str] = (),
+    cel_rules: Sequence[Mapping[str, str]] = (),
+    json_name: str | None = None,
+    **schema: Any,
+) -> dict[str, Any]:
+    """Metadata for a model field: its description and OpenAPI constraints, keyed as in the CRD.
+
+    `items` / `additionalProperties` hold constraints for the elements of a list / the values of a map;
+    `list_map_keys` makes a list an `x-kubernetes-list-type: map` with those keys (and unique in Python);
+    `cel_rules` become the field's `x-kubernetes-validations` (Python checks them in a `check` method).
+    """
+    return {
+        "description": description,
+        "schema": schema,
+        "list_map_keys": tuple(list_map_keys),
+        "cel_rules": tuple(dict(rule) for rule in cel_rules),
+        "json_name": json_name,
+    }
+
+
+def json_name(model_field: dataclasses.Field[Any]) -> str:
+    """The field's name in the resource: camelCase of the Python name unless given explicitly."""
+    explicit = model_field.metadata.get("json_name")
+    if explicit:
+        return str(explicit)
+    first, *rest = model_field.name.split("_")
+    return first + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+# ----------------------------------------------------------------------------------------- spec
+
+
+@dataclass(frozen=True)
+class SecretKeySelector:
+    """Selects one key of a Secret in the namespace of the AcrContainerGroup."""
+
+    name: str = field(
+        metadata=doc(
+            "Name of the Secret, in the same namespace as the AcrContainerGroup.",
+            minLength=1,
+            maxLength=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+        )
+    )
+    key: str = field(
+        metadata=doc(
+            "Key within the Secret's data whose value is used.",
+            minLength=1,
+            maxLength=253,
+            pattern=SECRET_KEY_PATTERN,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class EnvVarSource:
+    """Where an environment variable's value comes from, instead of an inline value."""
+
+    secret_key_ref: SecretKeySelector = field(
+        metadata=doc(
+            "A key of a Secret in the same namespace. The operator reads it when it creates or updates "
+            "the container group; a missing Secret or key stops the create with a condition naming it."
+        )
+    )
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable of a container: an inline value, or valueFrom a Secret key."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!(has(self.value) && has(self.valueFrom))",
+            "message": "value and valueFrom are mutually exclusive",
+        },
+    )
+
+    name: str = field(
+        metadata=doc(
+            "Name of the variable (ECI EnvironmentVar Key).",
+            minLength=1,
+            maxLength=256,
+            pattern=ENV_NAME_PATTERN,
+        )
+    )
+    value: str | None = field(
+        default=None, metadata=doc("Inline value of the variable. Do not put secrets here: use valueFrom.")
+    )
+    value_from: EnvVarSource | None = field(
+        default=None, metadata=doc("Take the value from a Secret key instead of an inline value.")
+    )
+
+    def check(self, path: str) -> None:
+        if self.value is not None and self.value_from is not None:
+            raise SpecError(path, "value and valueFrom are mutually exclusive")
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    """A port the container listens on."""
+
+    container_port: int = field(
+        metadata=doc("Port number (ECI Port.N.Port), 1 to 65535.", minimum=1, maximum=65535, format="int32")
+    )
+    protocol: Protocol | None = field(
+        default=None, metadata=doc("Protocol of the port: TCP or UDP. Left to ECI when not set.")
+    )
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container of the group (ECI Container.N or InitContainer.N)."""
+
+    name: str = field(
+        metadata=doc(
+            "Name of the container, unique within the group: lowercase letters, digits and hyphens.",
+            minLength=1,
+            maxLength=63,
+            pattern=DNS_LABEL_PATTERN,
+        )
+    )
+    image: str = field(
+        metadata=doc(
+            "Image reference, e.g. myinstance-registry-vpc.cn-beijing.cr.aliyuncs.com/ns/app:1.0. Images in "
+            "an ACR Enterprise Edition instance pull without a password when spec.acrRegistryInfos (or the "
+            "k8s.aliyun.com/acr-instance-id annotation) names the instance.",
+            minLength=1,
+            maxLength=1024,
+            pattern=r"^\S+$",
+        )
+    )
+    image_pull_policy: PullPolicy | None = field(
+        default=None,
+        metadata=doc("When to pull the image: Always, IfNotPresent or Never. Left to ECI when not set."),
+    )
+    command: tuple[str, ...] = field(
+        default=(), metadata=doc("Entrypoint of the container; the image's entrypoint when empty.")
+    )
+    args: tuple[str, ...] = field(
+        default=(), metadata=doc("Arguments to the entrypoint; the image's CMD when empty.")
+    )
+    working_dir: str | None = field(
+        default=None, metadata=doc("Working directory of the container.", minLength=1, maxLength=4096)
+    )
+    cpu: float | None = field(
+        default=None,
+        metadata=doc("vCPUs for this container, e.g. 0.5 or 2.", minimum=0, exclusiveMinimum=True),
+    )
+    memory: float | None = field(
+        default=None,
+        metadata=doc("Memory for this container in GiB, e.g. 1 or 0.5.", minimum=0, exclusiveMinimum=True),
+    )
+    env: tuple[EnvVar, ...] = field(
+        default=(),
+        metadata=doc("Environment variables, unique by name.", list_map_keys=("name",), maxItems=256),
+    )
+    ports: tuple[ContainerPort, ...] = field(
+        default=(), metadata=doc("Ports the container exposes.", maxItems=100)
+    )
+
+
+@dataclass(frozen=True)
+class AcrRegistryInfo:
+    """An ACR Enterprise Edition instance to pull from without a password (ECI AcrRegistryInfo.N)."""
+
+    instance_id: str = field(
+        metadata=doc(
+            "ID of the ACR Enterprise Edition instance, e.g. cri-nwj395hgf6f3abcd "
+            "(AcrRegistryInfo.N.InstanceId).",
+            maxLength=64,
+            pattern=INSTANCE_ID_PATTERN,
+        )
+    )
+    instance_name: str | None = field(
+        default=None,
+        metadata=doc(
+            "Name of the instance, e.g. testabcd (AcrRegistryInfo.N.InstanceName).",
+            minLength=1,
+            maxLength=128,
+        ),
+    )
+    region_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "Region of the instance, e.g. cn-beijing (AcrRegistryInfo.N.RegionId); ECI assumes the group's "
+            "region when not set.",
+            maxLength=64,
+            pattern=REGION_PATTERN,
+        ),
+    )
+    domains: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Domains of the instance to use, e.g. testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com "
+            "(AcrRegistryInfo.N.Domain.M). All of the instance's domains when empty.",
+            maxItems=10,
+            items={"maxLength": 253, "pattern": HOSTNAME_PATTERN},
+        ),
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+@dataclass(frozen=True)
+class ImageRegistryCredential:
+    """User name and password for a registry that is not an ACR Enterprise Edition instance."""
+
+    server: str = field(
+        metadata=doc(
+            "Registry host, e.g. registry.example.com (ImageRegistryCredential.N.Server).",
+            minLength=1,
+            maxLength=253,
+            pattern=HOSTNAME_PATTERN,
+        )
+    )
+    user_name: str = field(
+        metadata=doc(
+            "User name for the registry (ImageRegistryCredential.N.UserName).", minLength=1, maxLength=256
+        )
+    )
+    password_secret_ref: SecretKeySelector = field(
+        metadata=doc(
+            "The Secret key holding the password (ImageRegistryCredential.N.Password). Passwords are "
+            "never written inline in the resource."
+        )
+    )
+
+
+TAGS_CEL_RULES = (
+    {
+        "rule": "self.all(k, size(k) >= 1 && size(k) <= 128 && "
+        + " && ".join(f"!k.startsWith('{prefix}')" for prefix in RESERVED_TAG_PREFIXES)
+        + ")",
+        "message": "tag keys must be 1 to 128 characters and may not start with "
+        + ", ".join(RESERVED_TAG_PREFIXES),
+    },
+)
+
+
+@dataclass(frozen=True)
+class AcrContainerGroupSpec:
+    """Desired state of an ECI container group. Each field maps onto an ECI CreateContainerGroup parameter."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = tuple(
+        {
+            "rule": (
+                "(has(self.updateStrategy) && self.updateStrategy == 'Recreate') || "
+                f"(has(self.{name}) == has(oldSelf.{name}) && "
+                f"(!has(self.{name}) || self.{name} == oldSelf.{name}))"
+            ),
+            "message": (
+                f"spec.{name} is immutable; set updateStrategy: Recreate to replace the container group"
+            ),
+        }
+        for name in IMMUTABLE_FIELDS
+    )
+
+    containers: tuple[Container, ...] = field(
+        metadata=doc(
+            "Containers of the group (ECI Container.N), at least one, unique by name.",
+            list_map_keys=("name",),
+            minItems=1,
+            maxItems=20,
+        )
+    )
+    container_group_name: str | None = field(
+        default=None,
+        metadata=doc(
+            "Name of the ECI container group: 2 to 128 lowercase letters, digits and hyphens, not "
+            "starting or ending with a hyphen. Defaults to metadata.name. Immutable unless "
+            "updateStrategy is Recreate.",
+            pattern=GROUP_NAME_PATTERN,
+            maxLength=128,
+        ),
+    )
+    region_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "Region of the group, e.g. cn-beijing. Defaults to the operator's ALIBABA_CLOUD_REGION_ID. "
+            "Immutable unless updateStrategy is Recreate.",
+            maxLength=64,
+            pattern=REGION_PATTERN,
+        ),
+    )
+    zone_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "Zone of the group, e.g. cn-beijing-a; ECI chooses when not set. Immutable unless updateStrategy "
+            "is Recreate.",
+            maxLength=64,
+            pattern=REGION_PATTERN,
+        ),
+    )
+    security_group_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "Security group of the group, e.g. sg-2zeh4cev9y7ulbrabcd. Defaults to the operator's "
+            "ECI_DEFAULT_SECURITY_GROUP_ID. Immutable unless updateStrategy is Recreate.",
+            maxLength=64,
+            pattern=r"^sg-[a-z0-9]+$",
+        ),
+    )
+    v_switch_ids: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "vSwitches the group may be placed in (1 to 10; ECI picks one). Defaults to the operator's "
+            "ECI_DEFAULT_VSWITCH_IDS. Immutable unless updateStrategy is Recreate.",
+            minItems=1,
+            maxItems=10,
+            items={"maxLength": 64, "pattern": r"^vsw-[a-z0-9]+$"},
+        ),
+    )
+    instance_type: str | None = field(
+        default=None,
+        metadata=doc(
+            "ECS instance type(s) to run on, e.g. ecs.c6.large (comma-separated for several). "
+            "Immutable unless updateStrategy is Recreate.",
+            maxLength=256,
+            pattern=r"^ecs\.[a-z0-9.\-]+(,ecs\.[a-z0-9.\-]+)*$",
+        ),
+    )
+    cpu: float | None = field(
+        default=None,
+        metadata=doc("vCPUs of the whole group, e.g. 2.", minimum=0, exclusiveMinimum=True),
+    )
+    memory: float | None = field(
+        default=None,
+        metadata=doc("Memory of the whole group in GiB, e.g. 4.", minimum=0, exclusiveMinimum=True),
+    )
+    restart_policy: RestartPolicy = field(
+        default="Always",
+        metadata=doc("What ECI does when a container exits: Always (default), OnFailure or Never."),
+    )
+    init_containers: tuple[Container, ...] = field(
+        default=(),
+        metadata=doc(
+            "Init containers (ECI InitContainer.N), run in order before the containers; unique by name.",
+            list_map_keys=("name",),
+            maxItems=20,
+        ),
+    )
+    acr_registry_infos: tuple[AcrRegistryInfo, ...] = field(
+        default=(),
+        metadata=doc(
+            "ACR Enterprise Edition instances to pull images from without a password (ECI "
+            "AcrRegistryInfo.N). An instance named by the k8s.aliyun.com/acr-instance-id(s) annotation is "
+            "added when not listed here.",
+            maxItems=10,
+        ),
+    )
+    image_registry_credentials: tuple[ImageRegistryCredential, ...] = field(
+        default=(),
+        metadata=doc(
+            "Credentials for registries that are not ACR Enterprise Edition instances (ECI "
+            "ImageRegistryCredential.N); the password comes from a Secret.",
+            maxItems=10,
+        ),
+    )
+    tags: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=doc(
+            "ECI tags of the group, at most 17 (the operator adds its own acr-eci-operator/* tags). Keys may "
+            "not start with acr-eci-operator/, aliyun or acs:.",
+            maxProperties=MAX_USER_TAGS,
+            additionalProperties={"maxLength": 128},
+            cel_rules=TAGS_CEL_RULES,
+        ),
+    )
+    deletion_policy: DeletionPolicy = field(
+        default="Delete",
+        metadata=doc(
+            "What happens to the ECI group when this resource is deleted: Delete (default) deletes it; "
+            "Orphan leaves it running."
+        ),
+    )
+    update_strategy: UpdateStrategy = field(
+        default="InPlace",
+        metadata=doc(
+            "How spec changes reach ECI: InPlace (default) updates mutable fields with "
+            "UpdateContainerGroup and refuses changes to immutable ones; Recreate deletes the group and "
+            "creates a new one when an immutable field changes."
+        ),
+    )
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any]) -> AcrContainerGroupSpec:
+        """Parse and validate a resource's `spec`; raises SpecError naming the first bad field."""
+        return parse_model(cls, spec, "spec")
+
+    def check(self, path: str) -> None:
+        for key in self.tags:
+            if not key or len(key) > 128:
+                raise SpecError(f"{path}.tags[{key}]", "tag keys must be 1 to 128 characters")
+            for prefix in RESERVED_TAG_PREFIXES:
+                if key.startswith(prefix):
+                    raise SpecError(f"{path}.tags[{key}]", f"tag keys may not start with {prefix!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+# --------------------------------------------------------------------------------------- status
+
+
+@dataclass(frozen=True)
+class ContainerStatus:
+    """Observed state of one container, as ECI reports it."""
+
+    name: str = field(metadata=doc("Name of the container."))
+    ready: bool | None = field(
+        default=None, metadata=doc("Whether the container passes its readiness checks.")
+    )
+    restart_count: int | None = field(
+        default=None, metadata=doc("How many times ECI restarted the container.", format="int32")
+    )
+    state: str | None = field(default=None, metadata=doc("Current state: Waiting, Running or Terminated."))
+    reason: str | None = field(
+        default=None, metadata=doc("Why the container is in that state, e.g. ErrImagePull or Completed.")
+    )
+    exit_code: int | None = field(
+        default=None, metadata=doc("Exit code of the last termination, when terminated.", format="int32")
+    )
+    message: str | None = field(default=None, metadata=doc("Detail about the state, as ECI reports it."))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A condition in metav1.Condition shape (type, status, reason, message, times, observedGeneration)."""
+
+    type: str = field(metadata=doc("Type of the condition: Ready or Synced.", maxLength=316))
+    status: ConditionStatus = field(metadata=doc("True, False or Unknown."))
+    reason: str | None = field(
+        default=None,
+        metadata=doc(
+            "Machine-readable reason in one word, e.g. Running, or the ECI error code when Synced is False.",
+            maxLength=1024,
+        ),
+    )
+    message: str | None = field(
+        default=None, metadata=doc("Human-readable detail about the condition.", maxLength=32768)
+    )
+    last_transition_time: str | None = field(
+        default=None, metadata=doc("When the status last changed (RFC 3339).", format="date-time")
+    )
+    observed_generation: int | None = field(
+        default=None,
+        metadata=doc(
+            "metadata.generation of the spec this condition was computed from.", minimum=0, format="int64"
+        ),
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+@dataclass(frozen=True)
+class AcrContainerGroupStatus:
+    """Observed state of the ECI container group, written by the operator."""
+
+    container_group_id: str | None = field(
+        default=None, metadata=doc("ID of the ECI container group, e.g. eci-2zelg8vwnlzdhf8hv6f4.")
+    )
+    region_id: str | None = field(default=None, metadata=doc("Region the container group was created in."))
+    incarnation: int | None = field(
+        default=None,
+        metadata=doc(
+            "How many times the operator deliberately re-created the group (Recreate, drift); part of the "
+            "ClientToken that makes creation idempotent.",
+            minimum=0,
+            format="int64",
+        ),
+    )
+    applied: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=doc("The immutable CreateContainerGroup parameters the current group was created with."),
+    )
+    applied_hash: str | None = field(
+        default=None, metadata=doc("Digest of the wire parameters last sent to ECI for this group.")
+    )
+    last_event_time: str | None = field(
+        default=None, metadata=doc("Time of the newest ECI event already posted as a Kubernetes Event.")
+    )
+    phase: str | None = field(
+        default=None,
+        metadata=doc(
+            "ECI's status of the group, verbatim: Scheduling, Pending, Running, Restarting, Updating, "
+            "Terminating, Succeeded, Failed, Expired or ScheduleFailed."
+        ),
+    )
+    intranet_ip: str | None = field(default=None, metadata=doc("Private IP address of the group."))
+    internet_ip: str | None = field(default=None, metadata=doc("Public IP address of the group, if any."))
+    observed_generation: int | None = field(
+        default=None,
+        metadata=doc("metadata.generation of the spec last sent to ECI.", minimum=0, format="int64"),
+    )
+    registries: tuple[AcrRegistryInfo, ...] = field(
+        default=(),
+        metadata=doc(
+            "The AcrRegistryInfo entries actually sent to ECI: spec.acrRegistryInfos plus the annotation."
+        ),
+    )
+    containers: tuple[ContainerStatus, ...] = field(
+        default=(), metadata=doc("Observed state of each container.", list_map_keys=("name",))
+    )
+    conditions: tuple[Condition, ...] = field(
+        default=(),
+        metadata=doc(
+            "Ready (the group runs and its containers are ready) and Synced (the last change reached ECI; "
+            "False with the ECI error code as reason).",
+            list_map_keys=("type",),
+        ),
+    )
+
+    @classmethod
+    def from_dict(cls, status: Mapping[str, Any]) -> AcrContainerGroupStatus:
+        """Parse a resource's `status`, ignoring fields this version does not know."""
+        return parse_model(cls, status, "status", strict=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def merge_condition(existing: Sequence[Mapping[str, Any]], condition: Condition) -> list[dict[str, Any]]:
+    """Conditions with `condition` set: replaces the one of its type, keeping lastTransitionTime when the
+    status did not change."""
+    merged: list[dict[str, Any]] = []
+    new = condition.to_dict()
+    replaced = False
+    for current in existing:
+        if current.get("type") != condition.type:
+            merged.append(dict(current))
+            continue
+        if current.get("status") == condition.status and current.get("lastTransitionTime"):
+            new["lastTransitionTime"] = current["lastTransitionTime"]
+        merged.append(new)
+        replaced = True
+    if not replaced:
+        merged.append(new)
+    return merged
+
+
+# ------------------------------------------------------------------------- annotations, secrets
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A Secret key the spec refers to, and the field that refers to it."""
+
+    name: str
+    key: str
+    field: str
+
+
+def secret_refs(spec: AcrContainerGroupSpec) -> list[SecretRef]:
+    """Every Secret key the spec needs: env valueFrom.secretKeyRef and credential passwordSecretRef."""
+    refs: list[SecretRef] = []
+    for list_name, containers in (("initContainers", spec.init_containers), ("containers", spec.containers)):
+        for index, container in enumerate(containers):
+            for env_index, env in enumerate(container.env):
+                if env.value_from is not None:
+                    selector = env.value_from.secret_key_ref
+                    path = f"spec.{list_name}[{index}].env[{env_index}].valueFrom.secretKeyRef"
+                    refs.append(SecretRef(selector.name, selector.key, path))
+    for index, credential in enumerate(spec.image_registry_credentials):
+        selector = credential.password_secret_ref
+        path = f"spec.imageRegistryCredentials[{index}].passwordSecretRef"
+        refs.append(SecretRef(selector.name, selector.key, path))
+    return refs
+
+
+def annotation_registries(annotations: Mapping[str, str]) -> tuple[AcrRegistryInfo, ...]:
+    """Instances named by the k8s.aliyun.com/acr-instance-id and -ids (comma-separated) annotations."""
+    registries: list[AcrRegistryInfo] = []
+    seen: set[str] = set()
+    for annotation in (ANNOTATION_INSTANCE_ID, ANNOTATION_INSTANCE_IDS):
+        raw = annotations.get(annotation)
+        if raw is None:
+            continue
+        values = (
+            [part.strip() for part in raw.split(",")]
+            if annotation == ANNOTATION_INSTANCE_IDS
+            else [raw.strip()]
+        )
+        for value in values:
+            if not value and annotation == ANNOTATION_INSTANCE_IDS:
+                continue
+            if not matches(INSTANCE_ID_PATTERN, value):
+                raise SpecError(
+                    f"metadata.annotations[{annotation}]",
+                    f"{value!r} is not an ACR Enterprise Edition instance id (like cri-nwj395hgf6f3abcd)",
+                )
+            if value not in seen:
+                seen.add(value)
+                registries.append(AcrRegistryInfo(instance_id=value))
+    return tuple(registries)
+
+
+# ------------------------------------------------------------------- generic parse / serialize
+
+Model = TypeVar("Model")
+
+
+def matches(pattern: str, value: str) -> bool:
+    # OpenAPI patterns are unanchored ECMA regexes; ours carry ^...$. Python's `$` also matches before a
+    # final newline, so use \Z for the end.
+    if pattern.endswith("$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.search(pattern, value) is not None
+
+
+def _unwrap_optional(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if len(members) == 1:
+            return members[0]
+    return annotation
+
+
+def model_fields(cls: type[Any]) -> list[tuple[dataclasses.Field[Any], Any]]:
+    """The dataclass fields of a model with their resolved (non-Optional) types."""
+    hints = typing.get_type_hints(cls)
+    return [
+        (model_field, _unwrap_optional(hints[model_field.name])) for model_field in dataclasses.fields(cls)
+    ]
+
+
+def is_required(model_field: dataclasses.Field[Any]) -> bool:
+    return model_field.default is dataclasses.MISSING and model_field.default_factory is dataclasses.MISSING
+
+
+def class_description(cls: type[Any]) -> str:
+    return " ".join(inspect.cleandoc(cls.__doc__ or "").split())
+
+
+def parse_model(cls: type[Model], data: Any, path: str, *, strict: bool = True) -> Model:
+    """Build model `cls` from its JSON form, checking every constraint its field metadata states."""
+    if not isinstance(data, Mapping):
+        raise SpecError(path, "must be an object")
+    assert dataclasses.is_dataclass(cls)
+    values: dict[str, Any] = {}
+    known: set[str] = set()
+    for model_field, annotation in model_fields(cls):
+        name = json_name(model_field)
+        known.add(name)
+        field_path = f"{path}.{name}"
+        raw = data.get(name)
+        if raw is None:
+            if is_required(model_field):
+                raise SpecError(field_path, "required field is missing")
+            continue
+        values[model_field.name] = _parse_value(annotation, raw, field_path, model_field.metadata, strict)
+    if strict:
+        unknown = sorted(str(key) for key in data if key not in known)
+        if unknown:
+            raise SpecError(f"{path}.{unknown[0]}", "unknown field")
+    model = cls(**values)
+    check = getattr(model, "check", None)
+    if check is not None:
+        check(path)
+    return model
+
+
+def _parse_value(annotation: Any, raw: Any, path: str, metadata: Mapping[str, Any], strict: bool) -> Any:
+    schema: Mapping[str, Any] = metadata.get("schema", {})
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if raw not in allowed:
+            raise SpecError(path, f"must be one of {', '.join(allowed)}, not {raw!r}")
+        return raw
+    if origin is tuple:
+        (item_type, _ellipsis) = typing.get_args(annotation)
+        if not isinstance(raw, list | tuple):
+            raise SpecError(path, "must be a list")
+        _check_bounds(len(raw), schema, path, "minItems", "maxItems", "items")
+        item_metadata = {"schema": schema.get("items", {})}
+        items = tuple(
+            _parse_value(item_type, item, f"{path}[{index}]", item_metadata, strict)
+            for index, item in enumerate(raw)
+        )
+        for key in metadata.get("list_map_keys", ()):
+            seen: set[Any] = set()
+            for index, item in enumerate(items):
+                value = getattr(item, key)
+                if value in seen:
+                    raise SpecError(f"{path}[{index}].{key}", f"duplicate value {value!r}")
+                seen.add(value)
+        return items
+    if origin is Mapping or annotation is dict:
+        if not isinstance(raw, Mapping):
+            raise SpecError(path, "must be a map")
+        _check_bounds(len(raw), schema, path, "minProperties", "maxProperties", "entries")
+        value_metadata = {"schema": schema.get("additionalProperties", {})}
+        return {
+            str(key): _parse_value(str, value, f"{path}[{key}]", value_metadata, strict)
+            for key, value in raw.items()
+        }
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        return parse_model(annotation, raw, path, strict=strict)
+    if annotation is str:
+        if not isinstance(raw, str):
+            raise SpecError(path, "must be a string")
+        _check_bounds(len(raw), schema, path, "minLength", "maxLength", "characters")
+        pattern = schema.get("pattern")
+        if pattern and not matches(pattern, raw):
+            raise SpecError(path, f"{raw!r} does not match {pattern}")
+        return raw
+    if annotation is bool:
+        if not isinstance(raw, bool):
+            raise SpecError(path, "must be true or false")
+        return raw
+    if annotation is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise SpecError(path, "must be an integer")
+        _check_range(raw, schema, path)
+        return raw
+    if annotation is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            raise SpecError(path, "must be a number")
+        _check_range(raw, schema, path)
+        return float(raw)
+    raise TypeError(f"unsupported model type {annotation!r} at {path}")
+
+
+def _check_bounds(size: int, schema: Mapping[str, Any], path: str, low: str, high: str, unit: str) -> None:
+    if low in schema and size < schema[low]:
+        raise SpecError(path, f"must have at least {schema[low]} {unit}")
+    if high in schema and size > schema[high]:
+        raise SpecError(path, f"must have at most {schema[high]} {unit}")
+
+
+def _check_range(value: float, schema: Mapping[str, Any], path: str) -> None:
+    minimum = schema.get("minimum")
+    if minimum is not None:
+        if schema.get("exclusiveMinimum") and value <= minimum:
+            raise SpecError(path, f"must be greater than {minimum}")
+        if value < minimum:
+            raise SpecError(path, f"must be at least {minimum}")
+    maximum = schema.get("maximum")
+    if maximum is not None and value > maximum:
+        raise SpecError(path, f"must be at most {maximum}")
+
+
+def to_dict(model: Any) -> dict[str, Any]:
+    """The JSON form of a model: camelCase keys; None, "" and empty lists/maps left out (absent means
+    unset; the local 1.20 test apiserver also refuses "" in custom resources)."""
+    result: dict[str, Any] = {}
+    for model_field in dataclasses.fields(model):
+        value = _to_json(getattr(model, model_field.name))
+        if value is None or value == "" or value == [] or value == {}:
+            continue
+        result[json_name(model_field)] = value
+    return result
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, tuple | list):
+        return [_to_json(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _to_json(item) for key, item in value.items()}
+    return value

@@ -1,0 +1,136 @@
+"""Pure functions from what ECI reports to the resource's status: phase, IPs, containers, conditions."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from acr_eci_operator.models import Condition, merge_condition
+
+TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Expired", "ScheduleFailed"})
+"""Phases a group never leaves on its own."""
+FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+"""Phases in which every container ran to an end (a Never group that reached one is not run again)."""
+UPDATABLE_PHASES = frozenset({"Pending", "Running"})
+"""UpdateContainerGroup accepts only groups in these phases."""
+PULL_FAILURE_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(type_: str, status: bool, reason: str, message: str, generation: int | None) -> dict[str, Any]:
+    """A metav1.Condition stamped now; `set_condition` keeps the old time when the status is unchanged."""
+    return Condition(
+        type=type_,
+        status="True" if status else "False",
+        reason=reason,
+        message=message[:32768],
+        last_transition_time=now_iso(),
+        observed_generation=generation,
+    ).to_dict()
+
+
+def set_condition(conditions: Sequence[Mapping[str, Any]], new: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Conditions with `new` replacing its type; lastTransitionTime moves only when the status changes."""
+    return merge_condition(conditions, Condition(**{_snake(k): v for k, v in new.items()}))
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
+
+
+def get_condition(conditions: Sequence[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:
+    for existing in conditions or ():
+        if existing.get("type") == type_:
+            return existing
+    return None
+
+
+def container_status(container: Mapping[str, Any]) -> dict[str, Any]:
+    """One entry of status.containers from an ECI Containers[] item."""
+    state = container.get("CurrentState") or {}
+    entry: dict[str, Any] = {
+        "name": container.get("Name", ""),
+        "ready": bool(container.get("Ready", False)),
+        "restartCount": int(container.get("RestartCount") or 0),
+        "state": state.get("State") or "Waiting",
+    }
+    if state.get("Reason"):
+        entry["reason"] = state["Reason"]
+    if state.get("ExitCode") is not None and entry["state"] == "Terminated":
+        entry["exitCode"] = int(state["ExitCode"])
+    message = state.get("DetailStatus") or state.get("Message")
+    if message:
+        entry["message"] = str(message)
+    return entry
+
+
+def latest_event_message(
+    group: Mapping[str, Any], reasons: Sequence[str] = ("Failed", "BackOff")
+) -> str | None:
+    """The message of the newest Warning event with one of the reasons (why a pull failed, say)."""
+    candidates = [
+        event
+        for event in group.get("Events") or []
+        if event.get("Type") == "Warning" and event.get("Reason") in reasons
+    ]
+    if not candidates:
+        return None
+    newest = max(candidates, key=lambda event: str(event.get("LastTimestamp") or ""))
+    return str(newest.get("Message") or "") or None
+
+
+def ready_condition(
+    group: Mapping[str, Any], containers: Sequence[Mapping[str, Any]], generation: int | None
+) -> dict[str, Any]:
+    """Ready: True when Running with every container ready, or Succeeded; otherwise why not."""
+    phase = str(group.get("Status") or "Unknown")
+    if phase == "Succeeded":
+        return condition("Ready", True, "Succeeded", "every container exited 0", generation)
+    if phase == "Running" and containers and all(c["ready"] for c in containers):
+        return condition("Ready", True, "Running", "every container is running and ready", generation)
+    for container in containers:
+        if container.get("reason") in PULL_FAILURE_REASONS:
+            why = latest_event_message(group) or container.get("message") or "the image could not be pulled"
+            return condition(
+                "Ready", False, str(container["reason"]), f"container {container['name']}: {why}", generation
+            )
+    for container in containers:
+        if container["state"] != "Running" and container.get("reason"):
+            return condition(
+                "Ready",
+                False,
+                str(container["reason"]),
+                f"container {container['name']} is {container['state']}",
+                generation,
+            )
+    return condition("Ready", False, phase, f"the container group is {phase}", generation)
+
+
+def observed_status(group: Mapping[str, Any], generation: int | None) -> dict[str, Any]:
+    """The part of status that follows ECI: phase, IPs, containers and the Ready condition."""
+    containers = [container_status(c) for c in group.get("Containers") or []]
+    return {
+        "phase": str(group.get("Status") or "Unknown"),
+        # None (absent) rather than "": the apiserver refuses empty strings in this resource's status.
+        "intranetIp": group.get("IntranetIp") or None,
+        "internetIp": group.get("InternetIp") or None,
+        "containers": containers,
+        "ready": ready_condition(group, containers, generation),
+    }
+
+
+def event_key(event: Mapping[str, Any]) -> str:
+    """What identifies one ECI event occurrence (a repeated event changes Count and LastTimestamp)."""
+    return "|".join(
+        str(event.get(field) or "") for field in ("Type", "Reason", "Message", "Count", "LastTimestamp")
+    )
+
+
+def new_events(group: Mapping[str, Any], since: str) -> list[Mapping[str, Any]]:
+    """ECI events whose LastTimestamp is after `since` (ISO 8601 UTC, compared as strings), oldest first."""
+    events = [event for event in group.get("Events") or [] if str(event.get("LastTimestamp") or "") > since]
+    return sorted(events, key=lambda event: str(event.get("LastTimestamp") or ""))

@@ -1,0 +1,502 @@
+"""Wire mapping: each example gives exactly the seed document's parameters; names are ECI's own."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from acg_testlib import DATA_DIR, example_names, example_resource
+
+from acr_eci_operator.mapping import (
+    Defaults,
+    UncoveredImage,
+    create_parameters,
+    effective_registries,
+    format_float,
+    image_domain,
+    immutable_changes,
+    redact,
+    uncovered_acr_images,
+    update_parameters,
+)
+from acr_eci_operator.models import AcrContainerGroupSpec, AcrRegistryInfo, SpecError
+
+DEFAULTS = Defaults(
+    region_id="cn-beijing", security_group_id="sg-2zeh4cev9y7ulbrabcd", v_switch_ids=("vsw-a", "vsw-b")
+)
+OWNER_TAGS = {
+    "acr-eci-operator/uid": "0b5c2d4e-uid",
+    "acr-eci-operator/namespace": "default",
+    "acr-eci-operator/name": "x",
+}
+REGISTRY_SECRET = {("registry-example-com", "password"): "s3cr3t-Passw0rd"}
+TESTABCD = "testabcd-registry.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0"
+
+
+def wire_names(action: str) -> set[str]:
+    lines = (DATA_DIR / f"{action}.txt").read_text().splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
+def template(name: str) -> str:
+    """`Container.2.EnvironmentVar.1.Key` -> `Container.N.EnvironmentVar.N.Key`."""
+    return re.sub(r"\.\d+(?=\.|$)", ".N", name)
+
+
+def seed_examples() -> list[dict[str, str]]:
+    """The seed document's three parameter sets, its masked values filled in as the team agreed."""
+    text = (DATA_DIR / "seed_acr_registry_info_examples.txt").read_text()
+    examples = []
+    for block in re.split(r"• Example \d+:", text)[1:]:
+        pairs = dict(re.findall(r"'([^']+)':\s*'([^']*)'", block))
+        examples.append(
+            {
+                key: value.replace("cri-nwj395hg********", "cri-nwj395hgf6f3abcd").replace(
+                    "test****", "testabcd"
+                )
+                for key, value in pairs.items()
+            }
+        )
+    assert len(examples) == 3
+    return examples
+
+
+def parameters_for(example: str, **overrides: Any) -> dict[str, str]:
+    resource = example_resource(example)
+    spec = AcrContainerGroupSpec.from_dict(resource["spec"])
+    arguments: dict[str, Any] = {
+        "name": resource["metadata"]["name"],
+        "annotations": resource["metadata"].get("annotations", {}),
+        "defaults": DEFAULTS,
+        "secrets": REGISTRY_SECRET,
+        "client_token": "token-1",
+        "owner_tags": OWNER_TAGS,
+        **overrides,
+    }
+    return create_parameters(spec, **arguments)
+
+
+def operational(name: str, restart_policy: str = "Always") -> dict[str, str]:
+    return {
+        "RegionId": "cn-beijing",
+        "ClientToken": "token-1",
+        "ContainerGroupName": name,
+        "SecurityGroupId": "sg-2zeh4cev9y7ulbrabcd",
+        "VSwitchId": "vsw-a,vsw-b",
+        "RestartPolicy": restart_policy,
+        "Tag.1.Key": "acr-eci-operator/uid",
+        "Tag.1.Value": "0b5c2d4e-uid",
+        "Tag.2.Key": "acr-eci-operator/namespace",
+        "Tag.2.Value": "default",
+        "Tag.3.Key": "acr-eci-operator/name",
+        "Tag.3.Value": "x",
+    }
+
+
+@pytest.mark.parametrize(
+    ("example", "seed_index"),
+    [
+        ("acr-registry-info-domains.yaml", 0),
+        ("acr-registry-info-name.yaml", 1),
+        ("acr-registry-info-id.yaml", 2),
+    ],
+)
+def test_seed_examples_map_to_the_seed_parameters(example: str, seed_index: int) -> None:
+    seed = seed_examples()[seed_index]
+    name = example_resource(example)["metadata"]["name"]
+    assert parameters_for(example) == {**seed, **operational(name)}
+
+
+def test_seed_example_1_exactly() -> None:
+    params = parameters_for("acr-registry-info-domains.yaml")
+    assert {
+        key: value for key, value in params.items() if key.startswith(("Container.", "AcrRegistryInfo."))
+    } == {
+        "Container.1.Image": TESTABCD,
+        "Container.1.Name": "c1",
+        "Container.2.Image": "testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0",
+        "Container.2.Name": "c2",
+        "AcrRegistryInfo.1.RegionId": "cn-beijing",
+        "AcrRegistryInfo.1.InstanceId": "cri-nwj395hgf6f3abcd",
+        "AcrRegistryInfo.1.Domain.1": "testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com",
+        "AcrRegistryInfo.1.Domain.2": "testabcd-registry.cn-beijing.cr.aliyuncs.com",
+    }
+
+
+def test_kubernetes_annotation_example() -> None:
+    assert parameters_for("acr-instance-annotation.yaml") == {
+        **operational("cri-test", restart_policy="Never"),
+        "Container.1.Image": "demoabcd-registry.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0",
+        "Container.1.Name": "nginx",
+        "Container.1.ImagePullPolicy": "Always",
+        "AcrRegistryInfo.1.InstanceId": "cri-j36zhodptmyqabcd",
+    }
+
+
+def test_image_registry_credentials_example() -> None:
+    assert parameters_for("image-registry-credentials.yaml") == {
+        **operational("private-registry"),
+        "Container.1.Image": "registry.example.com/team/app:1.0",
+        "Container.1.Name": "app",
+        "ImageRegistryCredential.1.Server": "registry.example.com",
+        "ImageRegistryCredential.1.UserName": "bob",
+        "ImageRegistryCredential.1.Password": "s3cr3t-Passw0rd",
+    }
+
+
+def test_missing_registry_info_example_sends_no_registry_info() -> None:
+    params = parameters_for("missing-registry-info.yaml")
+    assert not [key for key in params if key.startswith(("AcrRegistryInfo.", "ImageRegistryCredential."))]
+
+
+FULL_SPEC: dict[str, Any] = {
+    "containerGroupName": "full-group",
+    "regionId": "cn-hangzhou",
+    "zoneId": "cn-hangzhou-b",
+    "securityGroupId": "sg-own",
+    "vSwitchIds": ["vsw-own"],
+    "instanceType": "ecs.c6.large",
+    "cpu": 2,
+    "memory": 0.5,
+    "restartPolicy": "OnFailure",
+    "containers": [
+        {
+            "name": "app",
+            "image": TESTABCD,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["sh", "-c"],
+            "args": ["run", ""],
+            "workingDir": "/app",
+            "cpu": 1.25,
+            "memory": 2,
+            "env": [
+                {"name": "MODE", "value": "prod"},
+                {"name": "EMPTY", "value": ""},
+                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            ],
+            "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 53}],
+        },
+        {"name": "sidecar", "image": "busybox"},
+    ],
+    "initContainers": [{"name": "init", "image": "busybox", "command": ["true"], "cpu": 0.25}],
+    "acrRegistryInfos": [
+        {"instanceId": "cri-nwj395hgf6f3abcd", "instanceName": "testabcd", "regionId": "cn-beijing"}
+    ],
+    "imageRegistryCredentials": [
+        {
+            "server": "registry.example.com",
+            "userName": "bob",
+            "passwordSecretRef": {"name": "reg", "key": "pw"},
+        }
+    ],
+    "tags": {"zeta": "1", "alpha": "2"},
+}
+FULL_SECRETS = {("db", "password"): "db-s3cret", ("reg", "pw"): "reg-s3cret"}
+ANNOTATIONS = {"k8s.aliyun.com/acr-instance-ids": "cri-nwj395hgf6f3abcd,cri-j36zhodptmyqabcd"}
+
+
+def full_create() -> dict[str, str]:
+    return create_parameters(
+        AcrContainerGroupSpec.from_dict(FULL_SPEC),
+        name="ignored",
+        annotations=ANNOTATIONS,
+        defaults=DEFAULTS,
+        secrets=FULL_SECRETS,
+        client_token="token-2",
+        owner_tags=OWNER_TAGS,
+    )
+
+
+def full_update() -> dict[str, str]:
+    return update_parameters(
+        AcrContainerGroupSpec.from_dict(FULL_SPEC),
+        container_group_id="eci-123",
+        annotations=ANNOTATIONS,
+        secrets=FULL_SECRETS,
+        client_token="token-3",
+        owner_tags=OWNER_TAGS,
+        defaults=DEFAULTS,
+    )
+
+
+def test_full_spec_create_parameters() -> None:
+    shared = {
+        "Cpu": "2.0",
+        "Memory": "0.5",
+        "RestartPolicy": "OnFailure",
+        "Container.1.Image": TESTABCD,
+        "Container.1.Name": "app",
+        "Container.1.ImagePullPolicy": "IfNotPresent",
+        "Container.1.Command.1": "sh",
+        "Container.1.Command.2": "-c",
+        "Container.1.Arg.1": "run",
+        "Container.1.Arg.2": "",
+        "Container.1.WorkingDir": "/app",
+        "Container.1.Cpu": "1.25",
+        "Container.1.Memory": "2.0",
+        "Container.1.EnvironmentVar.1.Key": "MODE",
+        "Container.1.EnvironmentVar.1.Value": "prod",
+        "Container.1.EnvironmentVar.2.Key": "EMPTY",
+        "Container.1.EnvironmentVar.3.Key": "DB_PASSWORD",
+        "Container.1.EnvironmentVar.3.Value": "db-s3cret",
+        "Container.1.Port.1.Port": "80",
+        "Container.1.Port.1.Protocol": "TCP",
+        "Container.1.Port.2.Port": "53",
+        "Container.2.Image": "busybox",
+        "Container.2.Name": "sidecar",
+        "InitContainer.1.Image": "busybox",
+        "InitContainer.1.Name": "init",
+        "InitContainer.1.Command.1": "true",
+        "InitContainer.1.Cpu": "0.25",
+        "AcrRegistryInfo.1.RegionId": "cn-beijing",
+        "AcrRegistryInfo.1.InstanceId": "cri-nwj395hgf6f3abcd",
+        "AcrRegistryInfo.1.InstanceName": "testabcd",
+        "AcrRegistryInfo.2.InstanceId": "cri-j36zhodptmyqabcd",
+        "ImageRegistryCredential.1.Server": "registry.example.com",
+        "ImageRegistryCredential.1.UserName": "bob",
+        "ImageRegistryCredential.1.Password": "reg-s3cret",
+        "Tag.1.Key": "acr-eci-operator/uid",
+        "Tag.1.Value": "0b5c2d4e-uid",
+        "Tag.2.Key": "acr-eci-operator/namespace",
+        "Tag.2.Value": "default",
+        "Tag.3.Key": "acr-eci-operator/name",
+        "Tag.3.Value": "x",
+        "Tag.4.Key": "alpha",
+        "Tag.4.Value": "2",
+        "Tag.5.Key": "zeta",
+        "Tag.5.Value": "1",
+    }
+    assert full_create() == {
+        "RegionId": "cn-hangzhou",
+        "ClientToken": "token-2",
+        "ContainerGroupName": "full-group",
+        "SecurityGroupId": "sg-own",
+        "VSwitchId": "vsw-own",
+        "ZoneId": "cn-hangzhou-b",
+        "InstanceType": "ecs.c6.large",
+        **shared,
+    }
+    assert full_update() == {
+        "RegionId": "cn-hangzhou",
+        "ContainerGroupId": "eci-123",
+        "UpdateType": "RenewUpdate",
+        "ClientToken": "token-3",
+        **shared,
+    }
+
+
+def test_update_region_falls_back_to_defaults_or_is_left_to_the_caller() -> None:
+    spec = AcrContainerGroupSpec.from_dict(example_resource("acr-registry-info-id.yaml")["spec"])
+    common: dict[str, Any] = {
+        "container_group_id": "eci-1",
+        "annotations": {},
+        "secrets": {},
+        "client_token": "t",
+        "owner_tags": {},
+    }
+    assert update_parameters(spec, defaults=DEFAULTS, **common)["RegionId"] == "cn-beijing"
+    assert "RegionId" not in update_parameters(spec, **common)
+
+
+@pytest.mark.parametrize("example", example_names())
+def test_every_example_uses_only_create_names(example: str) -> None:
+    allowed = wire_names("CreateContainerGroup")
+    assert {template(name) for name in parameters_for(example)} <= allowed
+
+
+def test_full_spec_uses_only_api_names() -> None:
+    create_names = {template(name) for name in full_create()}
+    update_names = {template(name) for name in full_update()}
+    assert create_names - wire_names("CreateContainerGroup") == set()
+    assert update_names - wire_names("UpdateContainerGroup") == set()
+    assert "Container.N.EnvironmentVar.N.Key" in create_names
+    assert "AcrRegistryInfo.N.InstanceName" in update_names
+
+
+def test_all_values_are_strings() -> None:
+    assert all(isinstance(value, str) for value in full_create().values())
+    assert all(isinstance(value, str) for value in full_update().values())
+
+
+def test_no_empty_values_except_positional_args() -> None:
+    empty = [name for name, value in full_create().items() if value == ""]
+    assert empty == ["Container.1.Arg.2"]
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"), [(2, "2.0"), (2.0, "2.0"), (0.5, "0.5"), (1.25, "1.25"), (64, "64.0")]
+)
+def test_format_float(value: float, wire: str) -> None:
+    assert format_float(value) == wire
+
+
+@pytest.mark.parametrize(
+    ("defaults", "field"),
+    [
+        (Defaults(region_id="cn-beijing", v_switch_ids=("vsw-a",)), "spec.securityGroupId"),
+        (Defaults(region_id="cn-beijing", security_group_id="sg-a"), "spec.vSwitchIds"),
+    ],
+)
+def test_missing_network_defaults_name_the_field(defaults: Defaults, field: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        parameters_for("acr-registry-info-id.yaml", defaults=defaults)
+    assert caught.value.field == field
+
+
+def test_spec_network_overrides_defaults() -> None:
+    spec = AcrContainerGroupSpec.from_dict(
+        {
+            "containers": [{"name": "c", "image": "nginx"}],
+            "securityGroupId": "sg-x",
+            "vSwitchIds": ["vsw-x", "vsw-y"],
+        }
+    )
+    params = create_parameters(
+        spec,
+        name="n1",
+        annotations={},
+        defaults=Defaults(region_id="cn-beijing"),
+        secrets={},
+        client_token="t",
+        owner_tags={},
+    )
+    assert (params["SecurityGroupId"], params["VSwitchId"]) == ("sg-x", "vsw-x,vsw-y")
+
+
+def test_invalid_metadata_name_needs_a_group_name() -> None:
+    with pytest.raises(SpecError) as caught:
+        parameters_for("acr-registry-info-id.yaml", name="my.app")
+    assert caught.value.field == "spec.containerGroupName"
+    assert "my.app" in caught.value.message
+
+
+def test_missing_secret_value_names_the_field_and_secret() -> None:
+    with pytest.raises(SpecError) as caught:
+        parameters_for("image-registry-credentials.yaml", secrets={})
+    assert caught.value.field == "spec.imageRegistryCredentials[0].passwordSecretRef"
+    assert "registry-example-com" in caught.value.message
+
+
+def test_bad_annotation_is_a_spec_error() -> None:
+    resource = example_resource("acr-instance-annotation.yaml")
+    with pytest.raises(SpecError) as caught:
+        parameters_for(
+            "acr-instance-annotation.yaml", annotations={"k8s.aliyun.com/acr-instance-id": "j36zhodptmyq"}
+        )
+    assert caught.value.field == "metadata.annotations[k8s.aliyun.com/acr-instance-id]"
+    assert resource
+
+
+def test_effective_registries_merge_the_annotation() -> None:
+    spec = AcrContainerGroupSpec.from_dict(FULL_SPEC)
+    assert effective_registries(spec, {}) == list(spec.acr_registry_infos)
+    assert effective_registries(spec, ANNOTATIONS) == [
+        *spec.acr_registry_infos,
+        AcrRegistryInfo(instance_id="cri-j36zhodptmyqabcd"),
+    ]
+
+
+def test_redact() -> None:
+    params = full_create()
+    redacted = redact(params, FULL_SECRETS.values())
+    assert redacted["ImageRegistryCredential.1.Password"] == "***"
+    assert redacted["Container.1.EnvironmentVar.3.Value"] == "***"
+    assert redacted["Container.1.EnvironmentVar.1.Value"] == "prod"
+    assert {key for key in params if params[key] != redacted[key]} == {
+        "ImageRegistryCredential.1.Password",
+        "Container.1.EnvironmentVar.3.Value",
+    }
+    assert redact(params)["ImageRegistryCredential.1.Password"] == "***"
+    assert params["ImageRegistryCredential.1.Password"] == "reg-s3cret"
+
+
+def test_immutable_changes() -> None:
+    old = {"containers": [], "zoneId": "cn-beijing-a", "vSwitchIds": ["vsw-a", "vsw-b"], "cpu": 1}
+    assert immutable_changes(old, dict(old)) == []
+    assert (
+        immutable_changes(old, {**old, "cpu": 2, "restartPolicy": "Never", "updateStrategy": "Recreate"})
+        == []
+    )
+    assert immutable_changes(old, {**old, "zoneId": "cn-beijing-b"}) == ["spec.zoneId"]
+    assert immutable_changes(old, {**old, "vSwitchIds": ["vsw-b", "vsw-a"]}) == ["spec.vSwitchIds"]
+    assert immutable_changes(old, {"containers": [], "cpu": 1}) == ["spec.zoneId", "spec.vSwitchIds"]
+    assert immutable_changes({}, {"regionId": "cn-beijing", "securityGroupId": "sg-a"}) == [
+        "spec.regionId",
+        "spec.securityGroupId",
+    ]
+    assert immutable_changes({"zoneId": None, "vSwitchIds": []}, {"zoneId": "", "instanceType": None}) == []
+    assert immutable_changes({"containerGroupName": "a"}, {"containerGroupName": "b"}) == [
+        "spec.containerGroupName"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("image", "domain"),
+    [
+        ("nginx", None),
+        ("nginx:1.25", None),
+        ("library/nginx", None),
+        ("docker.io/library/nginx", "docker.io"),
+        ("localhost/app", "localhost"),
+        ("registry.example.com:5000/team/app:1", "registry.example.com:5000"),
+        (
+            "TestAbcd-registry.cn-beijing.cr.aliyuncs.com/eci_test/nginx",
+            "testabcd-registry.cn-beijing.cr.aliyuncs.com",
+        ),
+    ],
+)
+def test_image_domain(image: str, domain: str | None) -> None:
+    assert image_domain(image) == domain
+
+
+def uncovered(spec: dict[str, Any], annotations: dict[str, str] | None = None) -> list[UncoveredImage]:
+    return uncovered_acr_images(AcrContainerGroupSpec.from_dict(spec), annotations or {})
+
+
+VPC = "testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0"
+
+
+def with_images(*images: str, **fields: Any) -> dict[str, Any]:
+    containers = [{"name": f"c{index}", "image": image} for index, image in enumerate(images, start=1)]
+    return {"containers": containers, **fields}
+
+
+def test_uncovered_images_of_the_examples() -> None:
+    for example in example_names():
+        resource = example_resource(example)
+        found = uncovered(resource["spec"], resource["metadata"].get("annotations"))
+        if example == "missing-registry-info.yaml":
+            assert found == [
+                UncoveredImage(
+                    "spec.containers[0].image", TESTABCD, "testabcd-registry.cn-beijing.cr.aliyuncs.com"
+                )
+            ]
+        else:
+            assert found == [], example
+
+
+def test_uncovered_image_rules() -> None:
+    domains_entry = {"instanceId": "cri-a", "domains": ["testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com"]}
+    assert uncovered(with_images(TESTABCD, VPC, acrRegistryInfos=[domains_entry])) == [
+        UncoveredImage("spec.containers[0].image", TESTABCD, "testabcd-registry.cn-beijing.cr.aliyuncs.com")
+    ]
+    other_name = {"instanceId": "cri-a", "instanceName": "demoabcd"}
+    assert [item.field for item in uncovered(with_images("nginx", VPC, acrRegistryInfos=[other_name]))] == [
+        "spec.containers[1].image"
+    ]
+    assert (
+        uncovered(with_images(VPC, acrRegistryInfos=[{"instanceId": "cri-a", "instanceName": "testabcd"}]))
+        == []
+    )
+    assert uncovered(with_images(VPC, acrRegistryInfos=[{"instanceId": "cri-a"}])) == []
+    assert uncovered(with_images(VPC), {"k8s.aliyun.com/acr-instance-id": "cri-a"}) == []
+    credential = {
+        "server": "testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com",
+        "userName": "u",
+        "passwordSecretRef": {"name": "s", "key": "k"},
+    }
+    assert uncovered(with_images(VPC, imageRegistryCredentials=[credential])) == []
+    assert uncovered(with_images("registry.cn-beijing.aliyuncs.com/ns/app", "docker.io/library/nginx")) == []
+    init = {"containers": [{"name": "c", "image": "nginx"}], "initContainers": [{"name": "i", "image": VPC}]}
+    assert [item.field for item in uncovered(init)] == ["spec.initContainers[0].image"]

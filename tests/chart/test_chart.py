@@ -1,0 +1,486 @@
+"""The Helm chart, rendered by the real helm binary and checked object by object."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHART_DIR = REPO_ROOT / "charts" / "acr-eci-operator"
+CRD_FILE = "acrcontainergroups.eci.acr-operator.dev.yaml"
+RELEASE_NAMESPACE = "acr-eci-system"  # as the template fixture renders it
+FULLNAME = "rel-acr-eci-operator"
+CREDENTIAL_ENV = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+}
+SETTING_ENV = {
+    "ALIBABA_CLOUD_REGION_ID",
+    "ECI_ENDPOINT",
+    "ECI_DEFAULT_SECURITY_GROUP_ID",
+    "ECI_DEFAULT_VSWITCH_IDS",
+    "ECI_POLL_INTERVAL_SECONDS",
+    "ECI_MUTATE_RATE_PER_SECOND",
+    "ECI_MUTATE_BURST",
+    "ECI_DESCRIBE_RATE_PER_SECOND",
+    "ECI_DESCRIBE_BURST",
+    "ACR_ECI_LOG_FORMAT",
+    "ACR_ECI_LOG_LEVEL",
+}
+FULL_VALUES: dict[str, Any] = {
+    "region": "cn-beijing",
+    "eci": {
+        "endpoint": "http://eci-emulator.test:8085",
+        "defaultSecurityGroupId": "sg-2ze0example",
+        "defaultVSwitchIds": ["vsw-2zea", "vsw-2zeb"],
+        "pollIntervalSeconds": 30,
+        "rateLimits": {
+            "mutatePerSecond": 8,
+            "mutateBurst": 50,
+            "describePerSecond": 0.5,
+            "describeBurst": 10,
+        },
+    },
+    "log": {"format": "json", "level": "DEBUG"},
+}
+NAMESPACES = ["team-a", "team-b"]
+
+Manifest = list[dict[str, Any]]
+Template = Callable[..., Manifest]
+HelmRun = Callable[..., subprocess.CompletedProcess[str]]
+ValuesWriter = Callable[[dict[str, Any]], Path]
+
+
+def find(manifest: Manifest, kind: str) -> list[dict[str, Any]]:
+    return [obj for obj in manifest if obj["kind"] == kind]
+
+
+def only(manifest: Manifest, kind: str) -> dict[str, Any]:
+    objects = find(manifest, kind)
+    assert len(objects) == 1, f"expected one {kind}, got {len(objects)}"
+    return objects[0]
+
+
+def operator_container(manifest: Manifest) -> dict[str, Any]:
+    containers = only(manifest, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    container: dict[str, Any] = containers[0]
+    return container
+
+
+def env_of(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in operator_container(manifest)["env"]}
+
+
+def rules_of(manifest: Manifest, kind: str) -> list[dict[str, Any]]:
+    return [rule for role in find(manifest, kind) for rule in role["rules"]]
+
+
+def grants(rules: list[dict[str, Any]], resource: str) -> set[str]:
+    return {verb for rule in rules if resource in rule["resources"] for verb in rule["verbs"]}
+
+
+# -- lint --------------------------------------------------------------------------------------------
+
+
+def test_lint_strict_with_default_values(run_helm: HelmRun) -> None:
+    result = run_helm("lint", "--strict", CHART_DIR)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_lint_strict_with_a_namespace_list_and_peering(run_helm: HelmRun, write_values: ValuesWriter) -> None:
+    values = write_values({**FULL_VALUES, "watchNamespaces": NAMESPACES, "replicas": 2})
+    result = run_helm("lint", "--strict", CHART_DIR, "-f", values)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the pod -----------------------------------------------------------------------------------------
+
+
+def test_pod_runs_non_root_read_only_without_privileges(template: Template) -> None:
+    manifest = template()
+    pod = only(manifest, "Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 10001
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = operator_container(manifest)
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    assert security.get("privileged", False) is False
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+    assert pod["serviceAccountName"] == FULLNAME
+
+
+def test_probes_hit_kopf_health_endpoint(template: Template) -> None:
+    container = operator_container(template())
+    assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "health"}
+    args = container["args"]
+    assert args[args.index("--liveness") + 1] == "http://0.0.0.0:8080/healthz"
+
+
+def test_image_defaults_to_app_version_and_can_be_overridden(template: Template) -> None:
+    chart = yaml.safe_load((CHART_DIR / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2"
+    assert chart["appVersion"] == "0.1.0"
+    assert operator_container(template())["image"] == "acr-eci-operator:0.1.0"
+    custom = template({"image": {"repository": "registry.example.com/ops/acr-eci-operator", "tag": "v9"}})
+    assert operator_container(custom)["image"] == "registry.example.com/ops/acr-eci-operator:v9"
+
+
+def test_scheduling_values_reach_the_pod(template: Template) -> None:
+    values = {
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "tolerations": [{"key": "virtual-kubelet.io/provider", "operator": "Exists", "effect": "NoSchedule"}],
+        "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}},
+        "podAnnotations": {"example.com/team": "platform"},
+        "priorityClassName": "system-cluster-critical",
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+    }
+    manifest = template(values)
+    pod_template = only(manifest, "Deployment")["spec"]["template"]
+    pod = pod_template["spec"]
+    assert pod["nodeSelector"] == values["nodeSelector"]
+    assert pod["tolerations"] == values["tolerations"]
+    assert pod["affinity"] == values["affinity"]
+    assert pod["priorityClassName"] == "system-cluster-critical"
+    assert pod_template["metadata"]["annotations"] == values["podAnnotations"]
+    assert operator_container(manifest)["resources"] == values["resources"]
+
+
+# -- settings and credentials ------------------------------------------------------------------------
+
+
+def test_env_names_and_values_follow_the_operator_settings(template: Template) -> None:
+    env = env_of(template(FULL_VALUES))
+    assert set(env) == CREDENTIAL_ENV | SETTING_ENV | {"POD_ID"}
+    values = {name: entry.get("value") for name, entry in env.items()}
+    assert values["ALIBABA_CLOUD_REGION_ID"] == "cn-beijing"
+    assert values["ECI_ENDPOINT"] == "http://eci-emulator.test:8085"
+    assert values["ECI_DEFAULT_SECURITY_GROUP_ID"] == "sg-2ze0example"
+    assert values["ECI_DEFAULT_VSWITCH_IDS"] == "vsw-2zea,vsw-2zeb"
+    assert values["ECI_POLL_INTERVAL_SECONDS"] == "30"
+    assert values["ECI_MUTATE_RATE_PER_SECOND"] == "8"
+    assert values["ECI_MUTATE_BURST"] == "50"
+    assert values["ECI_DESCRIBE_RATE_PER_SECOND"] == "0.5"
+    assert values["ECI_DESCRIBE_BURST"] == "10"
+    assert values["ACR_ECI_LOG_FORMAT"] == "json"
+    assert values["ACR_ECI_LOG_LEVEL"] == "DEBUG"
+    assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
+def test_defaults_match_the_operator_defaults_and_leave_optional_settings_out(template: Template) -> None:
+    env = env_of(template())
+    assert {name: entry.get("value") for name, entry in env.items() if name in SETTING_ENV} == {
+        "ECI_POLL_INTERVAL_SECONDS": "15",
+        "ECI_MUTATE_RATE_PER_SECOND": "16",
+        "ECI_MUTATE_BURST": "100",
+        "ECI_DESCRIBE_RATE_PER_SECOND": "33",
+        "ECI_DESCRIBE_BURST": "100",
+        "ACR_ECI_LOG_FORMAT": "text",
+        "ACR_ECI_LOG_LEVEL": "INFO",
+    }
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{}, {"credentials": {"accessKeyId": "LTAI5tExampleKeyId", "accessKeySecret": "example-secret-value"}}],
+    ids=["existing-secret", "inline-credentials"],
+)
+def test_credentials_come_only_from_secret_key_refs(template: Template, values: dict[str, Any]) -> None:
+    env = env_of(template(values))
+    for name in CREDENTIAL_ENV:
+        assert "value" not in env[name], f"{name} must not be a plain value"
+        ref = env[name]["valueFrom"]["secretKeyRef"]
+        assert ref["name"] == f"{FULLNAME}-credentials"
+    assert env["ALIBABA_CLOUD_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["key"] == "accessKeyId"
+    assert env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "accessKeySecret"
+    token_ref = env["ALIBABA_CLOUD_SECURITY_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token_ref == {"name": f"{FULLNAME}-credentials", "key": "securityToken", "optional": True}
+    assert "ALIBABA_CLOUD_SECURITY_TOKEN" not in {e["name"] for e in env.values() if "value" in e}
+
+
+def test_existing_secret_with_custom_keys_and_no_secret_rendered(template: Template) -> None:
+    values = {
+        "credentials": {
+            "existingSecret": "alibaba-cloud",
+            "keys": {"accessKeyId": "id", "accessKeySecret": "secret", "securityToken": "sts"},
+        }
+    }
+    manifest = template(values)
+    assert find(manifest, "Secret") == []
+    env = env_of(manifest)
+    refs = {name: env[name]["valueFrom"]["secretKeyRef"] for name in CREDENTIAL_ENV}
+    assert {ref["name"] for ref in refs.values()} == {"alibaba-cloud"}
+    assert refs["ALIBABA_CLOUD_ACCESS_KEY_ID"]["key"] == "id"
+    assert refs["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]["key"] == "secret"
+    assert refs["ALIBABA_CLOUD_SECURITY_TOKEN"]["key"] == "sts"
+
+
+def test_no_secret_unless_credentials_are_given(template: Template) -> None:
+    assert find(template(), "Secret") == []
+    assert find(template(FULL_VALUES), "Secret") == []
+
+
+def test_given_credentials_live_only_inside_the_created_secret(template: Template) -> None:
+    key_id, key_secret = "LTAI5tExampleKeyId", "example-secret-value"
+    manifest = template({"credentials": {"accessKeyId": key_id, "accessKeySecret": key_secret}})
+    secret = only(manifest, "Secret")
+    assert secret["metadata"] == {**secret["metadata"], "name": f"{FULLNAME}-credentials"}
+    assert secret["metadata"]["namespace"] == RELEASE_NAMESPACE
+    decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    assert decoded == {"accessKeyId": key_id, "accessKeySecret": key_secret}
+    for obj in manifest:
+        if obj is secret:
+            continue
+        text = yaml.safe_dump(obj)
+        for plaintext in (key_id, key_secret):
+            assert plaintext not in text, f"credential found in {obj['kind']} {obj['metadata']['name']}"
+            assert base64.b64encode(plaintext.encode()).decode() not in text
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"credentials": {"accessKeyId": "LTAI5tExampleKeyId"}}, "must be given together"),
+        (
+            {"credentials": {"existingSecret": "s", "accessKeyId": "a", "accessKeySecret": "b"}},
+            "not both",
+        ),
+    ],
+)
+def test_inconsistent_credentials_are_refused(
+    run_helm: HelmRun, write_values: ValuesWriter, values: dict[str, Any], message: str
+) -> None:
+    result = run_helm("template", "rel", CHART_DIR, "-f", write_values(values))
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+# -- watch scope and RBAC ----------------------------------------------------------------------------
+
+VALUE_SETS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "all-namespaces-peering": {"replicas": 3},
+    "namespace-list": {"watchNamespaces": NAMESPACES},
+    "namespace-list-peering": {"watchNamespaces": NAMESPACES, "replicas": 2},
+}
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_rbac_has_no_wildcards(template: Template, values: dict[str, Any]) -> None:
+    manifest = template(values)
+    for kind in ("ClusterRole", "Role"):
+        for rule in rules_of(manifest, kind):
+            for field in ("apiGroups", "resources", "verbs", "resourceNames", "nonResourceURLs"):
+                assert not any("*" in item for item in rule.get(field, [])), f"{kind} rule {rule}"
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_rbac_binds_the_operator_service_account(template: Template, values: dict[str, Any]) -> None:
+    manifest = template(values)
+    service_account = only(manifest, "ServiceAccount")
+    assert service_account["metadata"] == {**service_account["metadata"], "name": FULLNAME}
+    bindings = find(manifest, "ClusterRoleBinding") + find(manifest, "RoleBinding")
+    assert bindings
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": FULLNAME, "namespace": RELEASE_NAMESPACE}
+        ]
+
+
+def test_all_namespaces_scope(template: Template) -> None:
+    manifest = template()
+    args = operator_container(manifest)["args"]
+    assert args == ["--all-namespaces", "--standalone", "--liveness", "http://0.0.0.0:8080/healthz"]
+    assert find(manifest, "Role") == [] and find(manifest, "RoleBinding") == []
+    rules = rules_of(manifest, "ClusterRole")
+    assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch", "update"}
+    assert grants(rules, "acrcontainergroups/status") == {"get", "patch", "update"}
+    assert grants(rules, "acrcontainergroups/finalizers") == {"update"}
+    assert grants(rules, "secrets") == {"get"}
+    assert grants(rules, "events") == {"create", "patch"}
+    assert grants(rules, "customresourcedefinitions") == {"get", "list", "watch"}
+    assert grants(rules, "namespaces") == set()
+    event_groups = {group for rule in rules if "events" in rule["resources"] for group in rule["apiGroups"]}
+    assert event_groups == {"", "events.k8s.io"}
+
+
+def test_namespace_list_scope_uses_roles_per_namespace(template: Template) -> None:
+    manifest = template({"watchNamespaces": NAMESPACES})
+    args = operator_container(manifest)["args"]
+    assert args == [
+        "--namespace", "team-a", "--namespace", "team-b", "--standalone",
+        "--liveness", "http://0.0.0.0:8080/healthz",
+    ]  # fmt: skip
+    roles = {role["metadata"]["namespace"]: role for role in find(manifest, "Role")}
+    bindings = {binding["metadata"]["namespace"]: binding for binding in find(manifest, "RoleBinding")}
+    assert set(roles) == set(bindings) == set(NAMESPACES)
+    for namespace in NAMESPACES:
+        rules = roles[namespace]["rules"]
+        assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch", "update"}
+        assert grants(rules, "acrcontainergroups/status") == {"get", "patch", "update"}
+        assert grants(rules, "secrets") == {"get"}
+        assert bindings[namespace]["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "Role",
+            "name": roles[namespace]["metadata"]["name"],
+        }
+    cluster_rules = rules_of(manifest, "ClusterRole")
+    assert {resource for rule in cluster_rules for resource in rule["resources"]} == {
+        "customresourcedefinitions",
+        "namespaces",
+    }
+    assert grants(cluster_rules, "namespaces") == {"list", "watch"}
+    assert grants(cluster_rules, "secrets") == set()
+
+
+def test_no_peering_with_one_replica(template: Template) -> None:
+    for values in ({}, {"watchNamespaces": NAMESPACES}):
+        manifest = template(values)
+        kinds = {obj["kind"] for obj in manifest}
+        assert not kinds & {"ClusterKopfPeering", "KopfPeering", "CustomResourceDefinition"}
+        rules = rules_of(manifest, "ClusterRole") + rules_of(manifest, "Role")
+        assert all("kopf.dev" not in rule["apiGroups"] for rule in rules)
+        deployment = only(manifest, "Deployment")
+        assert deployment["spec"]["replicas"] == 1
+        assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+        args = operator_container(manifest)["args"]
+        assert "--standalone" in args and "--peering" not in args
+
+
+def test_peering_cluster_wide_with_several_replicas(template: Template) -> None:
+    manifest = template({"replicas": 3})
+    peering = only(manifest, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1"
+    assert peering["metadata"]["name"] == FULLNAME
+    assert find(manifest, "KopfPeering") == []
+    args = operator_container(manifest)["args"]
+    assert "--standalone" not in args
+    assert args[args.index("--peering") + 1] == FULLNAME
+    assert only(manifest, "Deployment")["spec"]["replicas"] == 3
+    rules = [rule for rule in rules_of(manifest, "ClusterRole") if "kopf.dev" in rule["apiGroups"]]
+    assert rules == [
+        {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": ["list", "watch"]},
+        {
+            "apiGroups": ["kopf.dev"],
+            "resources": ["clusterkopfpeerings"],
+            "resourceNames": [FULLNAME],
+            "verbs": ["get", "patch"],
+        },
+    ]
+
+
+def test_peering_per_namespace_with_several_replicas(template: Template) -> None:
+    manifest = template({"replicas": 2, "watchNamespaces": NAMESPACES, "peering": {"name": "acr-eci"}})
+    peerings = find(manifest, "KopfPeering")
+    assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in peerings) == [
+        ("team-a", "acr-eci"),
+        ("team-b", "acr-eci"),
+    ]
+    assert find(manifest, "ClusterKopfPeering") == []
+    args = operator_container(manifest)["args"]
+    assert args[args.index("--peering") + 1] == "acr-eci"
+    for role in find(manifest, "Role"):
+        assert grants(role["rules"], "kopfpeerings") == {"get", "list", "watch", "patch"}
+    assert all("kopf.dev" not in rule["apiGroups"] for rule in rules_of(manifest, "ClusterRole"))
+
+
+# -- the operator accepts what the chart renders ----------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_operator_cli_parses_the_rendered_args(template: Template, values: dict[str, Any]) -> None:
+    from acr_eci_operator.cli import build_parser
+
+    manifest = template(values)
+    container = operator_container(manifest)
+    assert "command" not in container, "the image's ENTRYPOINT is `acr-eci-operator run`"
+    args = build_parser().parse_args(["run", *container["args"]])
+    assert args.namespace == values.get("watchNamespaces", [])
+    assert args.all_namespaces is not bool(values.get("watchNamespaces"))
+    assert args.standalone is (values.get("replicas", 1) == 1)
+    assert args.peering == (FULLNAME if values.get("replicas", 1) > 1 else None)
+    assert args.liveness == "http://0.0.0.0:8080/healthz"
+
+
+@pytest.mark.parametrize("values", [{"region": "cn-beijing"}, FULL_VALUES], ids=["minimal", "full"])
+def test_operator_settings_accept_the_rendered_env(template: Template, values: dict[str, Any]) -> None:
+    from acr_eci_operator.settings import Settings
+
+    env = env_of(template(values))
+    from_secret = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI5tExampleKeyId",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "x",
+    }
+    plain = {name: entry["value"] for name, entry in env.items() if "value" in entry}
+    settings = Settings.from_env({**plain, **from_secret})
+    assert settings.region_id == "cn-beijing"
+
+
+# -- values.schema.json ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"replicas": 0}, "/replicas"),
+        ({"replicas": "two"}, "/replicas"),
+        ({"watchNamespaces": ["Team_A"]}, "/watchNamespaces/0"),
+        ({"log": {"format": "xml"}}, "/log/format"),
+        ({"log": {"level": "TRACE"}}, "/log/level"),
+        ({"eci": {"endpoint": "ftp://eci.example.com/path"}}, "/eci/endpoint"),
+        ({"region": "Beijing"}, "/region"),
+        ({"eci": {"rateLimits": {"mutateBurst": 0}}}, "/eci/rateLimits/mutateBurst"),
+        ({"eci": {"defaultVSwitchIds": ["subnet-1"]}}, "/eci/defaultVSwitchIds/0"),
+        ({"credentials": {"accessKeyID": "typo"}}, "accessKeyID"),
+        ({"regionId": "cn-beijing"}, "regionId"),
+    ],
+)
+def test_schema_rejects_bad_values(
+    run_helm: HelmRun, write_values: ValuesWriter, values: dict[str, Any], field: str
+) -> None:
+    result = run_helm("template", "rel", CHART_DIR, "-f", write_values(values))
+    assert result.returncode != 0, f"accepted {values}"
+    assert "schema" in result.stderr.lower() or "at '" in result.stderr
+    assert field in result.stderr, result.stderr
+
+
+def test_schema_is_strict_at_the_top_level() -> None:
+    schema = json.loads((CHART_DIR / "values.schema.json").read_text())
+    assert schema["additionalProperties"] is False
+    defaults = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
+    assert set(defaults) <= set(schema["properties"])
+
+
+# -- CRDs --------------------------------------------------------------------------------------------
+
+
+def test_chart_crd_is_identical_to_the_repository_crd() -> None:
+    repo_crd = REPO_ROOT / "crds" / CRD_FILE
+    chart_crd = CHART_DIR / "crds" / CRD_FILE
+    assert repo_crd.is_file(), f"{repo_crd} is missing"
+    assert chart_crd.is_file(), f"{chart_crd} is missing: copy {repo_crd} there"
+    assert chart_crd.read_bytes() == repo_crd.read_bytes(), f"{chart_crd} differs from {repo_crd}: copy it"
+
+
+def test_chart_ships_kopf_peering_crds() -> None:
+    text = (CHART_DIR / "crds" / "kopf-peerings.yaml").read_text()
+    documents = [doc for doc in yaml.safe_load_all(text) if doc]
+    names = {(doc["metadata"]["name"], doc["spec"]["scope"]) for doc in documents}
+    assert names == {("clusterkopfpeerings.kopf.dev", "Cluster"), ("kopfpeerings.kopf.dev", "Namespaced")}
