@@ -27,8 +27,8 @@ tools:
 	bash scripts/fetch-tools.sh >/dev/null
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests scripts
-	$(VENV)/bin/ruff format --check operator tests scripts
+	$(VENV)/bin/ruff check operator tests scripts benchmarks
+	$(VENV)/bin/ruff format --check operator tests scripts benchmarks
 
 typecheck: venv
 	$(VENV)/bin/mypy
@@ -44,7 +44,7 @@ cluster: venv apiserver
 emulator: venv
 	$(VENV)/bin/eci-emulator
 
-demo: venv apiserver tools
+demo: venv apiserver
 	$(PY) scripts/demo.py
 
 bench: venv apiserver

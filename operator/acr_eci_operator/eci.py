@@ -26,9 +26,20 @@ from acr_eci_operator.settings import RateLimit, Settings
 
 logger = logging.getLogger(__name__)
 
-# The SDK logs whole requests at DEBUG and the server's message (which for SignatureDoesNotMatch holds
-# the string to sign, so every parameter value) at ERROR. Our own log lines say what matters.
-logging.getLogger("aliyunsdkcore").disabled = True
+
+def silence_sdk_logging() -> None:
+    """Mute every logger of the SDK: it logs whole requests and answers at DEBUG (Secret-sourced env
+    values and registry passwords among them) and, at ERROR, the server's message, which for
+    SignatureDoesNotMatch holds the string to sign. Our own log lines say what matters."""
+    for name in [*logging.root.manager.loggerDict, "aliyunsdkcore"]:
+        if name == "aliyunsdkcore" or name.startswith("aliyunsdkcore."):
+            sdk_logger = logging.getLogger(name)
+            sdk_logger.disabled = True
+            sdk_logger.propagate = False
+            sdk_logger.setLevel(logging.CRITICAL + 1)
+
+
+silence_sdk_logging()
 
 MUTATING_ACTIONS = frozenset(
     {"CreateContainerGroup", "UpdateContainerGroup", "DeleteContainerGroup", "RestartContainerGroup"}

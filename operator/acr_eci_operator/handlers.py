@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -18,10 +17,6 @@ from acr_eci_operator.settings import Settings
 
 FINALIZER = "eci.acr-operator.dev/finalizer"
 RESOURCE = (GROUP, VERSION, PLURAL)
-
-
-def post_event(reference: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
-    kopf.event(cast(kopf.Body, dict(reference)), type=type_, reason=reason[:128], message=message[:1024])
 
 
 @kopf.on.startup()
@@ -36,7 +31,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     # Peered replicas of equal priority all pause; a random priority lets exactly one (the highest) act.
     settings.peering.priority = random.randint(1, 1_000_000)
-    reconciler = Reconciler(config, EciClient(config), Kube(load_api_client()), post_event)
+    kube = Kube(load_api_client())
+    reconciler = Reconciler(config, EciClient(config), kube, kube.post_event)
     poller = Poller(reconciler, config.poll_interval)
     memo["reconciler"] = reconciler
     memo["poller"] = poller

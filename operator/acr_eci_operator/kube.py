@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import datetime
+import logging
+import os
+from collections.abc import Mapping
 from typing import Any, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+logger = logging.getLogger(__name__)
 
 GROUP = "eci.acr-operator.dev"
 VERSION = "v1alpha1"
@@ -86,3 +92,41 @@ class Kube:
                     raise
 
         await asyncio.to_thread(patch)
+
+    async def post_event(self, reference: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
+        """Post a core/v1 Event about the resource; a failure to post is logged, never raised."""
+        metadata = reference["metadata"]
+        now = datetime.datetime.now(datetime.UTC)
+        body: Any = {
+            "metadata": {"generateName": f"{metadata['name']}.", "namespace": metadata["namespace"]},
+            "involvedObject": {
+                "apiVersion": reference["apiVersion"],
+                "kind": reference["kind"],
+                "name": metadata["name"],
+                "namespace": metadata["namespace"],
+                "uid": metadata["uid"],
+            },
+            "type": type_,
+            "reason": reason[:128],
+            "message": message[:1024],
+            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "source": {"component": "acr-eci-operator"},
+            "reportingComponent": "acr-eci-operator",
+            "reportingInstance": os.environ.get("POD_ID", "acr-eci-operator"),
+        }
+
+        def create() -> None:
+            self.core.create_namespaced_event(metadata["namespace"], body)
+
+        try:
+            await asyncio.to_thread(create)
+        except ApiException as error:
+            logger.warning(
+                "could not post event %s on %s/%s: %s",
+                reason,
+                metadata["namespace"],
+                metadata["name"],
+                error.reason,
+            )

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
@@ -54,7 +54,7 @@ IMMUTABLE_WIRE_FIELDS = {
 
 RETRY_CAP_SECONDS = 300.0
 
-PostEvent = Callable[[Mapping[str, Any], str, str, str], None]
+PostEvent = Callable[[Mapping[str, Any], str, str, str], Awaitable[None]]
 """post_event(object reference body, type, reason, message)."""
 
 
@@ -178,7 +178,7 @@ class Reconciler:
         )
         patch = {**extra, "conditions": set_condition(resource.status.get("conditions") or [], new)}
         if not ok and not unchanged:
-            self.post_event(resource.reference, "Warning", reason, message)
+            await self.post_event(resource.reference, "Warning", reason, message)
             logger.warning("%s: %s: %s", resource.key, reason, message)
         if (
             not unchanged
@@ -329,7 +329,7 @@ class Reconciler:
         ):
             return
         if uncovered:
-            self.post_event(resource.reference, "Warning", "AcrRegistryInfoMissing", message)
+            await self.post_event(resource.reference, "Warning", "AcrRegistryInfoMissing", message)
             logger.warning("%s: %s", resource.key, message)
         await self._patch_status(
             resource, {"conditions": set_condition(resource.status.get("conditions") or [], new)}
@@ -404,7 +404,9 @@ class Reconciler:
             phase="Scheduling",
             observedGeneration=resource.generation,
         )
-        self.post_event(resource.reference, "Normal", "Created", f"created ECI container group {group_id}")
+        await self.post_event(
+            resource.reference, "Normal", "Created", f"created ECI container group {group_id}"
+        )
         logger.info("%s: created group %s", resource.key, group_id)
         self._track(resource, region_id, group_id, str(resource.spec.get("restartPolicy") or "Always"))
 
@@ -445,7 +447,9 @@ class Reconciler:
             phase="Updating",
             observedGeneration=resource.generation,
         )
-        self.post_event(resource.reference, "Normal", "Updated", f"updated ECI container group {group_id}")
+        await self.post_event(
+            resource.reference, "Normal", "Updated", f"updated ECI container group {group_id}"
+        )
         self._track(resource, region_id, group_id, spec.restart_policy)
         tracked = self.tracked.get(resource.uid)
         if tracked is not None:
@@ -457,7 +461,7 @@ class Reconciler:
         """Delete the group and create a new one under a new ClientToken (incarnation + 1)."""
         incarnation = int(resource.status.get("incarnation") or 0) + 1
         logger.info("%s: recreating group %s: %s", resource.key, group_id, why)
-        self.post_event(
+        await self.post_event(
             resource.reference, "Normal", "Recreating", f"replacing ECI container group {group_id}: {why}"
         )
         await self._set_synced(
@@ -529,7 +533,7 @@ class Reconciler:
             for event in events:
                 tracked.seen_events.add(event_key(event))
                 tracked.last_event_time = max(tracked.last_event_time, str(event.get("LastTimestamp") or ""))
-                self.post_event(
+                await self.post_event(
                     fresh.reference,
                     str(event.get("Type") or "Normal"),
                     str(event.get("Reason") or "Event"),
@@ -564,7 +568,7 @@ class Reconciler:
                 return
             message = f"container group {tracked.container_group_id} ({last_phase or 'unknown'}) no longer exists at ECI; re-creating it"
             logger.warning("%s: %s", fresh.key, message)
-            self.post_event(fresh.reference, "Warning", "ContainerGroupLost", message)
+            await self.post_event(fresh.reference, "Warning", "ContainerGroupLost", message)
             await self._patch_status(
                 fresh,
                 {
@@ -629,6 +633,6 @@ class Reconciler:
         except EciError as error:
             logger.warning("%s: could not tag orphaned group %s: %s", resource.key, group_id, error.code)
         logger.info("%s: orphaned group %s (deletionPolicy Orphan)", resource.key, group_id)
-        self.post_event(
+        await self.post_event(
             resource.reference, "Normal", "Orphaned", f"left ECI container group {group_id} running"
         )

@@ -75,7 +75,9 @@ def latest_event_message(
     candidates = [
         event
         for event in group.get("Events") or []
-        if event.get("Type") == "Warning" and event.get("Reason") in reasons
+        if event.get("Type") == "Warning"
+        and event.get("Reason") in reasons
+        and not str(event.get("Message") or "").startswith("Error: ")  # kubelet's bare "Error: <reason>"
     ]
     if not candidates:
         return None
@@ -94,7 +96,7 @@ def ready_condition(
         return condition("Ready", True, "Running", "every container is running and ready", generation)
     for container in containers:
         if container.get("reason") in PULL_FAILURE_REASONS:
-            why = latest_event_message(group) or container.get("message") or "the image could not be pulled"
+            why = container.get("message") or latest_event_message(group) or "the image could not be pulled"
             return condition(
                 "Ready", False, str(container["reason"]), f"container {container['name']}: {why}", generation
             )
@@ -124,13 +126,13 @@ def observed_status(group: Mapping[str, Any], generation: int | None) -> dict[st
 
 
 def event_key(event: Mapping[str, Any]) -> str:
-    """What identifies one ECI event occurrence (a repeated event changes Count and LastTimestamp)."""
-    return "|".join(
-        str(event.get(field) or "") for field in ("Type", "Reason", "Message", "Count", "LastTimestamp")
-    )
+    """What identifies one ECI event: a repeat only raises its Count and LastTimestamp, and is not
+    posted again."""
+    return "|".join(str(event.get(field) or "") for field in ("Type", "Reason", "Message", "FirstTimestamp"))
 
 
 def new_events(group: Mapping[str, Any], since: str) -> list[Mapping[str, Any]]:
-    """ECI events whose LastTimestamp is after `since` (ISO 8601 UTC, compared as strings), oldest first."""
-    events = [event for event in group.get("Events") or [] if str(event.get("LastTimestamp") or "") > since]
+    """ECI events whose LastTimestamp is at or after `since` (ISO 8601 UTC, compared as strings), oldest
+    first. ECI stamps events to the second, so the caller drops the ones it already posted by event_key."""
+    events = [event for event in group.get("Events") or [] if str(event.get("LastTimestamp") or "") >= since]
     return sorted(events, key=lambda event: str(event.get("LastTimestamp") or ""))

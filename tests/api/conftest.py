@@ -6,7 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from acg_testlib import apply_crd, load_crd
+
+from tests.api.acg_testlib import apply_crd, load_crd
 
 
 @pytest.fixture(scope="session")

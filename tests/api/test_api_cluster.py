@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from acg_testlib import example_documents, example_names, example_resource
 
 from acr_eci_operator import models
+from tests.api.acg_testlib import example_documents, example_names, example_resource
 
 pytestmark = pytest.mark.cluster
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import celpy
 import pytest
-from acg_testlib import CRD_PATH, load_crd
 
 from acr_eci_operator import crd, models
+from tests.api.acg_testlib import CRD_PATH, load_crd
 
 IMMUTABLE_VALUES: dict[str, Any] = {
     "containerGroupName": "group-a",

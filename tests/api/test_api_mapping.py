@@ -6,7 +6,6 @@ import re
 from typing import Any
 
 import pytest
-from acg_testlib import DATA_DIR, example_names, example_resource
 
 from acr_eci_operator.mapping import (
     Defaults,
@@ -21,6 +20,7 @@ from acr_eci_operator.mapping import (
     update_parameters,
 )
 from acr_eci_operator.models import AcrContainerGroupSpec, AcrRegistryInfo, SpecError
+from tests.api.acg_testlib import DATA_DIR, example_names, example_resource
 
 DEFAULTS = Defaults(
     region_id="cn-beijing", security_group_id="sg-2zeh4cev9y7ulbrabcd", v_switch_ids=("vsw-a", "vsw-b")

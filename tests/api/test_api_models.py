@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from acg_testlib import example_names, example_resource
 
 from acr_eci_operator.models import (
     AcrContainerGroupSpec,
@@ -18,6 +17,7 @@ from acr_eci_operator.models import (
     merge_condition,
     secret_refs,
 )
+from tests.api.acg_testlib import example_names, example_resource
 
 NGINX = "testabcd-registry.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0"
 

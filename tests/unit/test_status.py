@@ -101,11 +101,11 @@ def test_the_transition_time_moves_only_when_the_status_changes() -> None:
     assert [c["type"] for c in other] == ["Ready", "Synced"]
 
 
-def test_new_events_are_those_after_the_mark() -> None:
+def test_new_events_are_those_at_or_after_the_mark() -> None:
     events = [
         {"Reason": "A", "LastTimestamp": "2026-01-01T00:00:02Z"},
         {"Reason": "B", "LastTimestamp": "2026-01-01T00:00:01Z"},
         {"Reason": "C", "LastTimestamp": "2026-01-01T00:00:03Z"},
     ]
-    fresh = new_events({"Events": events}, "2026-01-01T00:00:01Z")
+    fresh = new_events({"Events": events}, "2026-01-01T00:00:02Z")
     assert [e["Reason"] for e in fresh] == ["A", "C"]

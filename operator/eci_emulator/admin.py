@@ -1,0 +1,147 @@
+"""A small client for the emulator's admin HTTP API (works against an emulator in another process)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+
+class AdminError(RuntimeError):
+    def __init__(self, status: int, payload: Any) -> None:
+        super().__init__(f"admin API answered {status}: {payload}")
+        self.status = status
+        self.payload = payload
+
+
+class AdminClient:
+    """Inspect and steer an emulator: `AdminClient("http://127.0.0.1:8085")`."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}/_emulator/{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            payload = error.read()
+            raise AdminError(error.code, json.loads(payload) if payload else None) from None
+
+    def health(self) -> dict[str, Any]:
+        return dict(self._call("GET", "health"))
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "groups")["ContainerGroups"])
+
+    def group(self, container_group_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._call("GET", f"groups/{quote(container_group_id)}"))
+        except AdminError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def delete_group(self, container_group_id: str) -> None:
+        """Delete a group behind the operator's back (drift)."""
+        self._call("DELETE", f"groups/{quote(container_group_id)}")
+
+    def expire_group(self, container_group_id: str) -> None:
+        """Reclaim a group as spot instances are: it turns Expired."""
+        self._call("POST", f"groups/{quote(container_group_id)}/expire")
+
+    def requests(self, action: str | None = None) -> list[dict[str, Any]]:
+        suffix = f"?action={quote(action)}" if action else ""
+        return list(self._call("GET", f"requests{suffix}")["requests"])
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "requests")
+
+    def acr_instances(self) -> dict[str, Any]:
+        return dict(self._call("GET", "acr-instances"))
+
+    def add_acr_instances(
+        self, acr_instances: list[dict[str, Any]], private_registries: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Entries as in examples/emulator/acr-instances.yaml (instanceId, instanceName, regionId, ...)."""
+        self._call(
+            "POST",
+            "acr-instances",
+            {"acrInstances": acr_instances, "privateRegistries": private_registries or []},
+        )
+
+    def faults(self) -> dict[str, Any]:
+        return dict(self._call("GET", "faults"))
+
+    def set_fault(
+        self,
+        action: str,
+        error_code: str | None = None,
+        http_status: int = 503,
+        rate: float = 1.0,
+        latency_seconds: float = 0.0,
+        drop_rate: float = 0.0,
+        schedule_failure_rate: float = 0.0,
+        times: int | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Inject a fault into `action` ("*" for every action)."""
+        body: dict[str, Any] = {
+            "error_code": error_code,
+            "http_status": http_status,
+            "rate": rate,
+            "latency_seconds": latency_seconds,
+            "drop_rate": drop_rate,
+            "schedule_failure_rate": schedule_failure_rate,
+            "times": times,
+        }
+        if message is not None:
+            body["message"] = message
+        self._call("PUT", f"faults/{quote(action)}", body)
+
+    def clear_faults(self, action: str | None = None) -> None:
+        self._call("DELETE", f"faults/{quote(action)}" if action else "faults")
+
+    def rate_limits(self) -> dict[str, Any]:
+        return dict(self._call("GET", "rate-limits"))
+
+    def set_rate_limit(self, action: str, rate: float, burst: float) -> None:
+        self._call("PUT", f"rate-limits/{quote(action)}", {"rate": rate, "burst": burst})
+
+    def remove_rate_limit(self, action: str) -> None:
+        self._call("DELETE", f"rate-limits/{quote(action)}")
+
+    def set_rate_limiting(self, enabled: bool) -> None:
+        self._call("PUT", "rate-limits", {"enabled": enabled})
+
+    def timings(self) -> dict[str, float]:
+        return dict(self._call("GET", "timings"))
+
+    def set_timings(self, **timings: float) -> dict[str, float]:
+        return dict(self._call("PUT", "timings", timings))
+
+    def clock(self) -> dict[str, float]:
+        return dict(self._call("GET", "clock"))
+
+    def advance_clock(self, seconds: float) -> float:
+        return float(self._call("POST", "clock/advance", {"seconds": seconds})["offset"])
+
+    def add_access_key(self, access_key_id: str, secret: str, security_token: str | None = None) -> None:
+        self._call(
+            "POST",
+            "access-keys",
+            {"accessKeyId": access_key_id, "accessKeySecret": secret, "securityToken": security_token},
+        )
+
+    def reset(self) -> None:
+        self._call("POST", "reset")

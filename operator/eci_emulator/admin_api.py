@@ -1,0 +1,136 @@
+"""The admin HTTP API under /_emulator/ (unsigned; for tests and demos, never part of ECI).
+
+Routes (JSON in and out):
+  GET    /_emulator/health
+  GET    /_emulator/groups                      all visible groups, as DescribeContainerGroups renders them
+  GET    /_emulator/groups/{id}                 one group (404 when unknown or gone)
+  DELETE /_emulator/groups/{id}                 delete it behind the client's back (drift)
+  POST   /_emulator/groups/{id}/expire          reclaim it now (spot): status Expired
+  GET    /_emulator/requests[?action=Action]    the request log; DELETE clears it
+  GET    /_emulator/acr-instances               the registry catalog; POST adds {acrInstances, privateRegistries}
+  GET    /_emulator/faults                      PUT /_emulator/faults/{action} sets one; DELETE [/{action}] clears
+  GET    /_emulator/rate-limits                 PUT /_emulator/rate-limits/{action} {rate, burst};
+                                                DELETE /_emulator/rate-limits/{action} removes the limit;
+                                                PUT /_emulator/rate-limits {enabled: bool}
+  GET    /_emulator/timings                     PUT with some fields changes them
+  GET    /_emulator/clock                       POST /_emulator/clock/advance {seconds}
+  POST   /_emulator/access-keys                 {accessKeyId, accessKeySecret, securityToken?}
+  POST   /_emulator/reset                       forget groups, tokens, the log, faults and the clock offset
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote
+
+from eci_emulator.faults import Fault
+
+if TYPE_CHECKING:
+    from eci_emulator.server import Emulator
+
+Answer = tuple[int, Any]
+
+
+def _json(body: bytes) -> Any:
+    return json.loads(body.decode("utf-8")) if body.strip() else {}
+
+
+def handle_admin(emulator: Emulator, method: str, path: str, query: str, body: bytes) -> Answer:
+    parts = [unquote(part) for part in path.split("/") if part][1:]
+    try:
+        return _route(emulator, method, parts, parse_qs(query), _json(body))
+    except (ValueError, TypeError, KeyError) as error:
+        return 400, {"error": f"{type(error).__name__}: {error}"}
+
+
+def _route(
+    emulator: Emulator, method: str, parts: list[str], query: dict[str, list[str]], body: Any
+) -> Answer:
+    head = parts[0] if parts else ""
+    rest = parts[1:]
+    if head == "health" and method == "GET":
+        return 200, {"ok": True, "url": emulator.url}
+    if head == "groups":
+        return _groups(emulator, method, rest)
+    if head == "requests":
+        if method == "GET":
+            action = query.get("action", [None])[0]
+            return 200, {"requests": emulator.request_log.entries(action)}
+        if method == "DELETE":
+            emulator.request_log.clear()
+            return 200, {"cleared": True}
+    if head == "acr-instances":
+        if method == "GET":
+            return 200, {
+                "acrInstances": [instance.to_dict() for instance in emulator.catalog.acr_instances()],
+                "privateRegistries": [
+                    registry.to_dict() for registry in emulator.catalog.private_registries()
+                ],
+            }
+        if method == "POST":
+            emulator.add_acr_instances(body)
+            return 200, {"added": True}
+    if head == "faults":
+        return _faults(emulator, method, rest, body)
+    if head == "rate-limits":
+        return _rate_limits(emulator, method, rest, body)
+    if head == "timings":
+        if method == "PUT":
+            emulator.timings.update(body)
+        if method in ("GET", "PUT"):
+            return 200, emulator.timings.to_dict()
+    if head == "clock":
+        if method == "GET" and not rest:
+            return 200, {"offset": emulator.clock.offset, "now": emulator.clock.now()}
+        if method == "POST" and rest == ["advance"]:
+            offset = emulator.advance_clock(float(body["seconds"]))
+            return 200, {"offset": offset, "now": emulator.clock.now()}
+    if head == "access-keys" and method == "POST":
+        emulator.add_access_key(
+            str(body["accessKeyId"]), str(body["accessKeySecret"]), body.get("securityToken")
+        )
+        return 200, {"added": True}
+    if head == "reset" and method == "POST":
+        emulator.reset()
+        return 200, {"reset": True}
+    return 404, {"error": f"no admin route {method} /{'/'.join(parts)}"}
+
+
+def _groups(emulator: Emulator, method: str, rest: list[str]) -> Answer:
+    backend = emulator.backend
+    if not rest and method == "GET":
+        return 200, {"ContainerGroups": backend.list_groups()}
+    if len(rest) == 1 and method == "GET":
+        group = backend.get_group(rest[0])
+        return (200, group) if group is not None else (404, {"error": f"no group {rest[0]}"})
+    if len(rest) == 1 and method == "DELETE":
+        return (200, {"deleted": rest[0]}) if backend.remove_group(rest[0]) else (404, {"error": "no group"})
+    if len(rest) == 2 and rest[1] == "expire" and method == "POST":
+        return (200, {"expired": rest[0]}) if backend.expire_group(rest[0]) else (404, {"error": "no group"})
+    return 404, {"error": "no such groups route"}
+
+
+def _faults(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answer:
+    if method == "GET" and not rest:
+        return 200, emulator.faults.to_dict()
+    if method == "PUT" and len(rest) == 1:
+        emulator.set_fault(rest[0], Fault(**body))
+        return 200, emulator.faults.to_dict()
+    if method == "DELETE":
+        emulator.faults.clear(rest[0] if rest else None)
+        return 200, emulator.faults.to_dict()
+    return 404, {"error": "no such faults route"}
+
+
+def _rate_limits(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answer:
+    limiter = emulator.rate_limiter
+    if method == "PUT" and not rest:
+        limiter.enabled = bool(body["enabled"])
+    elif method == "PUT" and len(rest) == 1:
+        limiter.set(rest[0], float(body["rate"]), float(body["burst"]))
+    elif method == "DELETE" and len(rest) == 1:
+        limiter.remove(rest[0])
+    elif method != "GET":
+        return 404, {"error": "no such rate-limits route"}
+    return 200, limiter.to_dict()

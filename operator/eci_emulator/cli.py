@@ -1,0 +1,126 @@
+"""`eci-emulator`: run the ECI emulator as a process (prints its URL when ready; stops on SIGTERM/SIGINT)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from eci_emulator.backend import ACTIONS
+from eci_emulator.lifecycle import Timings
+from eci_emulator.server import Emulator, sample_catalog_document
+
+logger = logging.getLogger("eci_emulator")
+
+
+def _access_key(value: str) -> tuple[str, str]:
+    key_id, sep, secret = value.partition(":")
+    if not sep or not key_id or not secret:
+        raise argparse.ArgumentTypeError("expected ID:SECRET")
+    return key_id, secret
+
+
+def _rate_limit(value: str) -> tuple[str, float, float]:
+    action, _, limit = value.partition("=")
+    if action not in ACTIONS:
+        raise argparse.ArgumentTypeError(f"unknown action {action!r}; one of {', '.join(ACTIONS)}")
+    try:
+        rate, _, burst = limit.partition("/")
+        return action, float(rate), float(burst or rate)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected ACTION=RATE/BURST") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eci-emulator", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8085, help="0 picks a free port (default 8085)")
+    parser.add_argument(
+        "--access-key",
+        action="append",
+        type=_access_key,
+        default=[],
+        metavar="ID:SECRET",
+        help="an accepted AccessKey pair (repeatable; default from ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET)",
+    )
+    parser.add_argument(
+        "--security-token",
+        action="append",
+        default=[],
+        metavar="ID:TOKEN",
+        help="make key ID an STS key that must present TOKEN (repeatable)",
+    )
+    parser.add_argument(
+        "--acr-instances",
+        metavar="FILE",
+        help="registry catalog YAML (default: the bundled sample, examples/emulator/acr-instances.yaml)",
+    )
+    parser.add_argument("--lenient", action="store_true", help="accept (and ignore) unknown parameter names")
+    parser.add_argument("--scheduling-seconds", type=float)
+    parser.add_argument("--pending-seconds", type=float)
+    parser.add_argument("--retention-seconds", type=float)
+    parser.add_argument(
+        "--rate-limit",
+        action="append",
+        type=_rate_limit,
+        default=[],
+        metavar="ACTION=RATE/BURST",
+        help="token bucket for an action (repeatable)",
+    )
+    parser.add_argument("--no-rate-limits", action="store_true", help="turn flow control off")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    access_keys = dict(args.access_key)
+    tokens = dict(token.partition(":")[::2] for token in args.security_token)
+    if not access_keys:
+        key_id = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_ID")
+        secret = os.environ.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET")
+        if key_id and secret:
+            access_keys[key_id] = secret
+            security_token = os.environ.get("ALIBABA_CLOUD_SECURITY_TOKEN")
+            if security_token:
+                tokens.setdefault(key_id, security_token)
+    if not access_keys:
+        logger.warning("no access key configured: every ECI request will be refused")
+    timings = Timings()
+    for name in ("scheduling_seconds", "pending_seconds", "retention_seconds"):
+        value = getattr(args, name)
+        if value is not None:
+            timings.update({name: value})
+    emulator = Emulator(
+        access_keys=access_keys,
+        acr_instances=args.acr_instances or sample_catalog_document(),
+        timings=timings,
+        strict=not args.lenient,
+        security_tokens=tokens,
+        rate_limits={action: (rate, burst) for action, rate, burst in args.rate_limit},
+        rate_limiting=not args.no_rate_limits,
+    )
+    stopping = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("signal %s: stopping", signum)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    emulator.start(args.host, args.port)
+    sys.stdout.write(f"{emulator.url}\n")
+    sys.stdout.flush()
+    stopping.wait()
+    emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

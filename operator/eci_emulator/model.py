@@ -1,0 +1,293 @@
+"""What a container group is made of, read from (and checked against) the request parameters."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from typing import Any
+
+from eci_emulator import errors
+from eci_emulator.registries import AcrRegistryInfo, RegistryCredential
+from eci_emulator.validation import Reader
+
+EXIT_CODE_KNOB = "ECI_EMULATOR_EXIT_CODE"
+RUN_SECONDS_KNOB = "ECI_EMULATOR_RUN_SECONDS"
+
+# ECI: 2-128 characters, lower-case letters, digits and hyphens, no hyphen at either end.
+_GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,126}[a-z0-9]")
+# Container names follow the Kubernetes DNS label rule.
+_CONTAINER_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+MAX_TAGS = 20
+MAX_VSWITCHES = 10
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One Container.N or InitContainer.N; `raw` keeps every sub-parameter as sent (nested)."""
+
+    raw: dict[str, Any]
+    init: bool = False
+
+    @property
+    def name(self) -> str:
+        return str(self.raw["Name"])
+
+    @property
+    def image(self) -> str:
+        return str(self.raw["Image"])
+
+    def env(self) -> dict[str, str]:
+        return {
+            str(item.get("Key", "")): str(item.get("Value", ""))
+            for item in self.raw.get("EnvironmentVar", [])
+        }
+
+    @cached_property
+    def exit_code(self) -> int | None:
+        value = self.env().get(EXIT_CODE_KNOB)
+        return None if value is None else int(value)
+
+    @cached_property
+    def run_seconds(self) -> float | None:
+        value = self.env().get(RUN_SECONDS_KNOB)
+        return None if value is None else float(value)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """The updatable and fixed settings of a group, as the last Create/Update left them."""
+
+    name: str
+    region_id: str
+    zone_id: str
+    restart_policy: str
+    containers: tuple[ContainerSpec, ...]
+    init_containers: tuple[ContainerSpec, ...] = ()
+    tags: tuple[tuple[str, str], ...] = ()
+    acr_registry_infos: tuple[AcrRegistryInfo, ...] = ()
+    credentials: tuple[RegistryCredential, ...] = ()
+    cpu: float = 2.0
+    memory: float = 4.0
+    security_group_id: str = ""
+    vswitch_id: str = ""
+    instance_type: str = ""
+    spot_strategy: str = "NoSpot"
+    volumes: tuple[dict[str, Any], ...] = ()
+    dns_config: dict[str, Any] = field(default_factory=dict)
+    internet: bool = False
+    resource_group_id: str = ""
+
+
+def _check_container(reader: Reader, init: bool) -> ContainerSpec:
+    name = reader.required("Name")
+    if not _CONTAINER_NAME.fullmatch(name):
+        raise errors.invalid_parameter(
+            f"The parameter {reader.name('Name')} ({name!r}) must be 1-63 lower-case letters, digits or "
+            "hyphens, starting and ending with a letter or digit."
+        )
+    reader.required("Image")
+    reader.number("Cpu")
+    reader.number("Memory")
+    reader.integer("Gpu", 0, 64)
+    for port in reader.items("Port"):
+        port.integer("Port", 1, 65535)
+    for variable in reader.items("EnvironmentVar"):
+        key = variable.required("Key")
+        value = variable.text("Value") or ""
+        if key == EXIT_CODE_KNOB and not re.fullmatch(r"-?\d+", value):
+            raise errors.invalid_parameter(f"{variable.name('Value')}: {EXIT_CODE_KNOB} must be an integer.")
+        if key == RUN_SECONDS_KNOB:
+            try:
+                if float(value) < 0:
+                    raise ValueError(value)
+            except ValueError:
+                raise errors.invalid_parameter(
+                    f"{variable.name('Value')}: {RUN_SECONDS_KNOB} must be a non-negative number."
+                ) from None
+    for mount in reader.items("VolumeMount"):
+        mount.required("Name")
+        mount.required("MountPath")
+    return ContainerSpec(raw=dict(reader.node), init=init)
+
+
+def parse_containers(params: Reader, key: str, init: bool) -> tuple[ContainerSpec, ...]:
+    return tuple(_check_container(item, init) for item in params.items(key))
+
+
+def parse_tags(params: Reader) -> tuple[tuple[str, str], ...]:
+    tags: list[tuple[str, str]] = []
+    for tag in params.items("Tag"):
+        key = tag.required("Key", max_length=128)
+        if key.startswith(("aliyun", "acs:")) or "http://" in key or "https://" in key:
+            raise errors.invalid_parameter(
+                f"The parameter {tag.name('Key')} ({key!r}) must not start with aliyun or acs: "
+                "nor contain http:// or https://."
+            )
+        value = tag.text("Value", max_length=128) or ""
+        if any(existing == key for existing, _ in tags):
+            raise errors.invalid_parameter(f"The tag key {key!r} is given twice.")
+        tags.append((key, value))
+    if len(tags) > MAX_TAGS:
+        raise errors.invalid_parameter(f"At most {MAX_TAGS} tags are allowed; got {len(tags)}.")
+    return tuple(tags)
+
+
+def parse_acr_registry_infos(params: Reader) -> tuple[AcrRegistryInfo, ...]:
+    infos = []
+    for entry in params.items("AcrRegistryInfo"):
+        infos.append(
+            AcrRegistryInfo(
+                instance_id=entry.required("InstanceId"),
+                instance_name=entry.text("InstanceName") or None,
+                region_id=entry.text("RegionId") or None,
+                domains=tuple(entry.strings("Domain")),
+            )
+        )
+    return tuple(infos)
+
+
+def parse_credentials(params: Reader) -> tuple[RegistryCredential, ...]:
+    return tuple(
+        RegistryCredential(
+            server=entry.required("Server"),
+            username=entry.required("UserName"),
+            password=entry.required("Password"),
+        )
+        for entry in params.items("ImageRegistryCredential")
+    )
+
+
+def _check_names_unique(containers: Sequence[ContainerSpec]) -> None:
+    seen: set[str] = set()
+    for container in containers:
+        if container.name in seen:
+            raise errors.invalid_parameter(f"The container name {container.name!r} is used twice.")
+        seen.add(container.name)
+
+
+def _check_mounts(spec: GroupSpec) -> None:
+    volume_names = {str(volume.get("Name")) for volume in spec.volumes}
+    for container in (*spec.containers, *spec.init_containers):
+        for mount in container.raw.get("VolumeMount", []):
+            if mount.get("Name") not in volume_names:
+                raise errors.invalid_parameter(
+                    f"Container {container.name} mounts volume {mount.get('Name')!r}, which is not among "
+                    "the Volume.N of the group."
+                )
+
+
+def _volumes(params: Reader) -> tuple[dict[str, Any], ...]:
+    for volume in params.items("Volume"):
+        volume.required("Name")
+        volume.required("Type")
+    return tuple(params.node.get("Volume", []))
+
+
+def _sum_resources(containers: Sequence[ContainerSpec], key: str) -> float:
+    return sum(float(container.raw.get(key, 0) or 0) for container in containers)
+
+
+def parse_create(params: Reader) -> GroupSpec:
+    region_id = params.required("RegionId")
+    name = params.required("ContainerGroupName")
+    if not _GROUP_NAME.fullmatch(name):
+        raise errors.invalid_parameter(
+            f"The parameter ContainerGroupName ({name!r}) must be 2-128 lower-case letters, digits or "
+            "hyphens, starting and ending with a letter or digit."
+        )
+    containers = parse_containers(params, "Container", init=False)
+    if not containers:
+        raise errors.missing_parameter("Container.1.Name")
+    init_containers = parse_containers(params, "InitContainer", init=True)
+    _check_names_unique((*containers, *init_containers))
+    vswitch_id = params.text("VSwitchId") or ""
+    if len([item for item in vswitch_id.split(",") if item]) > MAX_VSWITCHES:
+        raise errors.invalid_parameter(f"VSwitchId takes at most {MAX_VSWITCHES} vSwitch ids.")
+    cpu = params.number("Cpu", minimum=0.01)
+    memory = params.number("Memory", minimum=0.01)
+    for key in ("EipBandwidth", "ActiveDeadlineSeconds", "TerminationGracePeriodSeconds", "Ipv6AddressCount"):
+        params.integer(key, 0)
+    spec = GroupSpec(
+        name=name,
+        region_id=region_id,
+        zone_id=params.text("ZoneId") or f"{region_id}-a",
+        restart_policy=params.text("RestartPolicy") or "Always",
+        containers=containers,
+        init_containers=init_containers,
+        tags=parse_tags(params),
+        acr_registry_infos=parse_acr_registry_infos(params),
+        credentials=parse_credentials(params),
+        cpu=cpu if cpu is not None else (_sum_resources(containers, "Cpu") or 2.0),
+        memory=memory if memory is not None else (_sum_resources(containers, "Memory") or 4.0),
+        security_group_id=params.text("SecurityGroupId") or "",
+        vswitch_id=vswitch_id,
+        instance_type=params.text("InstanceType") or "",
+        spot_strategy=params.text("SpotStrategy") or "NoSpot",
+        volumes=_volumes(params),
+        dns_config=dict(params.node.get("DnsConfig", {})),
+        internet=params.boolean("AutoCreateEip") is True or bool(params.text("EipInstanceId")),
+        resource_group_id=params.text("ResourceGroupId") or "",
+    )
+    _check_mounts(spec)
+    return spec
+
+
+def _merge_containers(
+    current: Sequence[ContainerSpec], given: Sequence[ContainerSpec]
+) -> tuple[ContainerSpec, ...]:
+    merged = {container.name: container for container in current}
+    for container in given:
+        old = merged.get(container.name)
+        merged[container.name] = (
+            container if old is None else ContainerSpec(raw={**old.raw, **container.raw}, init=container.init)
+        )
+    return tuple(merged.values())
+
+
+def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
+    """Apply an UpdateContainerGroup: RenewUpdate replaces each list given, IncrementalUpdate merges."""
+    incremental = params.text("UpdateType") == "IncrementalUpdate"
+    changes: dict[str, Any] = {}
+    if params.has("Container"):
+        given = parse_containers(params, "Container", init=False)
+        changes["containers"] = _merge_containers(current.containers, given) if incremental else given
+    if params.has("InitContainer"):
+        given = parse_containers(params, "InitContainer", init=True)
+        changes["init_containers"] = (
+            _merge_containers(current.init_containers, given) if incremental else given
+        )
+    if params.has("Tag"):
+        tags = parse_tags(params)
+        if incremental:
+            merged = dict(current.tags)
+            merged.update(tags)
+            tags = tuple(merged.items())
+            if len(tags) > MAX_TAGS:
+                raise errors.invalid_parameter(f"At most {MAX_TAGS} tags are allowed; got {len(tags)}.")
+        changes["tags"] = tags
+    if params.has("AcrRegistryInfo"):
+        infos = parse_acr_registry_infos(params)
+        changes["acr_registry_infos"] = (*current.acr_registry_infos, *infos) if incremental else infos
+    if params.has("ImageRegistryCredential"):
+        credentials = parse_credentials(params)
+        changes["credentials"] = (*current.credentials, *credentials) if incremental else credentials
+    if params.has("Volume"):
+        volumes = _volumes(params)
+        changes["volumes"] = (*current.volumes, *volumes) if incremental else volumes
+    if params.has("DnsConfig"):
+        changes["dns_config"] = dict(params.node["DnsConfig"])
+    policy = params.text("RestartPolicy")
+    if policy:
+        changes["restart_policy"] = policy
+    cpu = params.number("Cpu", minimum=0.01)
+    if cpu is not None:
+        changes["cpu"] = cpu
+    memory = params.number("Memory", minimum=0.01)
+    if memory is not None:
+        changes["memory"] = memory
+    spec = replace(current, **changes)
+    _check_names_unique((*spec.containers, *spec.init_containers))
+    _check_mounts(spec)
+    return spec

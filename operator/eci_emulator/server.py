@@ -1,0 +1,352 @@
+"""The emulator's HTTP server: ECI RPC on `/`, the admin API under `/_emulator/`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import yaml
+
+from eci_emulator import errors
+from eci_emulator.backend import ACTIONS, Backend, new_request_id
+from eci_emulator.clock import Clock, iso8601
+from eci_emulator.errors import EciError
+from eci_emulator.faults import Fault, FaultInjector
+from eci_emulator.lifecycle import Timings
+from eci_emulator.ratelimit import RateLimiter
+from eci_emulator.registries import AcrInstance, PrivateRegistry, RegistryCatalog, parse_catalog
+from eci_emulator.request_log import RequestLog, redact
+from eci_emulator.signature import Authenticator, Credential
+
+logger = logging.getLogger(__name__)
+
+ADMIN_PREFIX = "/_emulator/"
+SAMPLE_CATALOG = "sample_acr_instances.yaml"
+SAMPLE = "sample"
+"""Pass as `acr_instances` to load the bundled sample registries."""
+
+CatalogSource = str | os.PathLike[str] | Mapping[str, Any] | Iterable[AcrInstance] | None
+
+
+def load_catalog_document(source: str | os.PathLike[str]) -> Mapping[str, Any]:
+    document = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
+    if not isinstance(document, Mapping):
+        raise ValueError(f"{source}: expected a mapping with acrInstances / privateRegistries")
+    return document
+
+
+def sample_catalog_document() -> Mapping[str, Any]:
+    """The bundled copy of examples/emulator/acr-instances.yaml."""
+    text = resources.files("eci_emulator").joinpath(SAMPLE_CATALOG).read_text(encoding="utf-8")
+    document = yaml.safe_load(text)
+    assert isinstance(document, Mapping)
+    return document
+
+
+def _catalog_from(source: CatalogSource) -> tuple[list[AcrInstance], list[PrivateRegistry]]:
+    if source is None:
+        return [], []
+    if source == SAMPLE:
+        return parse_catalog(sample_catalog_document())
+    if isinstance(source, str | os.PathLike):
+        return parse_catalog(load_catalog_document(source))
+    if isinstance(source, Mapping):
+        return parse_catalog(source)
+    return list(source), []
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+
+class Emulator:
+    """A strict, signature-checking ECI emulator serving HTTP from a background thread.
+
+    access_keys: AccessKeyId -> AccessKeySecret accepted (default: none; every request is refused).
+    security_tokens: AccessKeyId -> the STS SecurityToken that key must present.
+    acr_instances: "sample" (the bundled copy of examples/emulator/acr-instances.yaml), a YAML file path, a
+      parsed document (`acrInstances`, `privateRegistries`) or AcrInstance objects; None: no registries, so
+      every image is public. strict=False accepts unknown parameter names (they are ignored).
+    timings: phase lengths (Timings); the clock can be advanced with advance_clock() instead of waiting.
+    rate_limits: action -> (rate per second, burst), over the documented defaults; rate_limiting=False
+      turns flow control off.
+    """
+
+    def __init__(
+        self,
+        access_keys: Mapping[str, str] | None = None,
+        acr_instances: CatalogSource = None,
+        timings: Timings | None = None,
+        strict: bool = True,
+        security_tokens: Mapping[str, str] | None = None,
+        rate_limits: Mapping[str, tuple[float, float]] | None = None,
+        rate_limiting: bool = True,
+        fault_seed: int | None = None,
+    ) -> None:
+        tokens = dict(security_tokens or {})
+        self.credentials = {
+            key_id: Credential(key_id, secret, tokens.get(key_id))
+            for key_id, secret in (access_keys or {}).items()
+        }
+        instances, registries = _catalog_from(acr_instances)
+        self.catalog = RegistryCatalog(instances, registries)
+        self.timings = timings or Timings()
+        self.clock = Clock()
+        self.backend = Backend(self.catalog, self.timings, self.clock, strict)
+        self.authenticator = Authenticator(self.credentials)
+        self.rate_limiter = RateLimiter(dict(rate_limits or {}), enabled=rate_limiting)
+        self.faults = FaultInjector(fault_seed)
+        self.request_log = RequestLog()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- life of the server ------------------------------------------------------------------------
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> Emulator:
+        handler = _make_handler(self)
+        self._server = _Server((host, port), handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="eci-emulator", daemon=True
+        )
+        self._thread.start()
+        logger.info("ECI emulator listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._server = None
+        self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self if self._server is not None else self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None, "the emulator is not started"
+        return str(self._server.server_address[0])
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the emulator is not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint(self) -> str:
+        """host:port, for `request.set_endpoint(...)` with protocol http."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    # ---- in-process control (the admin HTTP API calls the same methods) ----------------------------
+
+    def add_access_key(self, access_key_id: str, secret: str, security_token: str | None = None) -> None:
+        credential = Credential(access_key_id, secret, security_token)
+        self.credentials[access_key_id] = credential
+        self.authenticator.credentials[access_key_id] = credential
+
+    def add_acr_instances(self, source: CatalogSource) -> None:
+        instances, registries = _catalog_from(source)
+        self.catalog.add(instances, registries)
+
+    def set_fault(self, action: str, fault: Fault) -> None:
+        if action != "*" and action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}")
+        self.faults.set(action, fault)
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the lifecycle clock forward; returns the total offset."""
+        return self.clock.advance(seconds)
+
+    def groups(self) -> list[dict[str, Any]]:
+        """Every visible group, rendered as DescribeContainerGroups does."""
+        return self.backend.list_groups()
+
+    def group(self, container_group_id: str) -> dict[str, Any] | None:
+        return self.backend.get_group(container_group_id)
+
+    def requests(self, action: str | None = None) -> list[dict[str, Any]]:
+        """The request log (secrets redacted), optionally for one action."""
+        return self.request_log.entries(action)
+
+    def delete_group(self, container_group_id: str) -> bool:
+        """Delete a group behind the client's back (drift)."""
+        return self.backend.remove_group(container_group_id)
+
+    def expire_group(self, container_group_id: str) -> bool:
+        """Reclaim a group as a spot instance is: it turns Expired."""
+        return self.backend.expire_group(container_group_id)
+
+    def set_rate_limit(self, action: str, rate: float, burst: float) -> None:
+        self.rate_limiter.set(action, rate, burst)
+
+    def reset(self) -> None:
+        """Forget groups, client tokens, the request log, faults and the clock offset."""
+        self.backend.reset()
+        self.request_log.clear()
+        self.faults.clear()
+        self.clock.reset()
+
+    # ---- one ECI request ---------------------------------------------------------------------------
+
+    def serve_eci(
+        self, method: str, parameters: dict[str, str], host: str
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Answer one RPC request: (HTTP status, body); body None means drop the connection."""
+        action = parameters.get("Action", "")
+        request_id = new_request_id()
+        entry: dict[str, Any] = {
+            "time": iso8601(time.time()),
+            "method": method,
+            "action": action,
+            "access_key_id": parameters.get("AccessKeyId", ""),
+            "parameters": redact(parameters),
+        }
+        try:
+            if not action:
+                raise errors.missing_parameter("Action")
+            self.authenticator.verify(method, parameters)
+            if not self.rate_limiter.allow(action):
+                raise errors.throttled()
+            decision = self.faults.decide(action)
+            if decision.latency_seconds:
+                time.sleep(decision.latency_seconds)
+            if decision.drop:
+                entry.update(http_status=0, error_code="ConnectionDropped", request_id="")
+                self.request_log.record(entry)
+                return 0, None
+            if decision.error is not None:
+                code, status, message = decision.error
+                raise EciError(code, message, status)
+            body = self.backend.handle(action, parameters, decision.schedule_failure)
+            entry.update(http_status=200, error_code="", request_id=body.get("RequestId", request_id))
+            self.request_log.record(entry)
+            return 200, body
+        except EciError as error:
+            entry.update(
+                http_status=error.http_status,
+                error_code=error.code,
+                request_id=request_id,
+                error_message=error.message,
+            )
+            self.request_log.record(entry)
+            return error.http_status, {
+                "RequestId": request_id,
+                "HostId": host,
+                "Code": error.code,
+                "Message": error.message,
+                "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Eci",
+            }
+        except Exception:
+            logger.exception("internal error answering %s", action)
+            entry.update(http_status=500, error_code=errors.INTERNAL_ERROR, request_id=request_id)
+            self.request_log.record(entry)
+            return 500, {
+                "RequestId": request_id,
+                "HostId": host,
+                "Code": errors.INTERNAL_ERROR,
+                "Message": "The request processing has failed due to some unknown error.",
+                "Recommend": "",
+            }
+
+
+def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
+    from eci_emulator.admin_api import handle_admin
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+        server_version = "eci-emulator"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s - %s", self.address_string(), format % args)
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _send_json(self, status: int, payload: Any) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _dispatch(self) -> None:
+            split = urlsplit(self.path)
+            body = self._body()
+            if split.path.startswith(ADMIN_PREFIX) or split.path == ADMIN_PREFIX.rstrip("/"):
+                status, payload = handle_admin(emulator, self.command, split.path, split.query, body)
+                self._send_json(status, payload)
+                return
+            if split.path != "/":
+                self._send_json(404, {"Code": "InvalidAction.NotFound", "Message": f"No route {split.path}"})
+                return
+            pairs = parse_qsl(split.query, keep_blank_values=True)
+            content_type = self.headers.get("Content-Type", "")
+            if body and "application/x-www-form-urlencoded" in content_type:
+                pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+            parameters: dict[str, str] = {}
+            duplicated = ""
+            for name, value in pairs:
+                if name in parameters:
+                    duplicated = name
+                parameters[name] = value
+            host = self.headers.get("Host", "")
+            if duplicated:
+                status, payload = (
+                    400,
+                    {
+                        "RequestId": new_request_id(),
+                        "HostId": host,
+                        "Code": errors.INVALID_PARAMETER,
+                        "Message": f"The parameter {duplicated} is given more than once.",
+                        "Recommend": "",
+                    },
+                )
+                self._send_json(status, payload)
+                return
+            status, result = emulator.serve_eci(self.command, parameters, host)
+            if result is None:
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                return
+            self._send_json(status, result)
+
+        def do_GET(self) -> None:
+            self._dispatch()
+
+        def do_POST(self) -> None:
+            self._dispatch()
+
+        def do_PUT(self) -> None:
+            self._dispatch()
+
+        def do_DELETE(self) -> None:
+            self._dispatch()
+
+    return Handler
