@@ -46,6 +46,8 @@ MUTATING_ACTIONS = frozenset(
 )
 DESCRIBE_BATCH = 20
 """DescribeContainerGroups takes at most 20 ids, and answers at most 20 groups, per call."""
+DESCRIBE_CONCURRENCY = 4
+"""DescribeContainerGroups calls of one poll in flight at once."""
 
 RETRYABLE_CODES = frozenset(
     {
@@ -255,17 +257,25 @@ class EciClient:
     async def describe_container_groups(
         self, region_id: str, container_group_ids: Sequence[str]
     ) -> list[dict[str, Any]]:
-        """Describe the given groups, 20 ids per call; groups ECI no longer knows are simply absent."""
-        groups: list[dict[str, Any]] = []
-        for start in range(0, len(container_group_ids), DESCRIBE_BATCH):
-            batch = list(container_group_ids[start : start + DESCRIBE_BATCH])
-            answer = await self.call(
-                "DescribeContainerGroups",
-                region_id,
-                {"ContainerGroupIds": json.dumps(batch), "Limit": str(DESCRIBE_BATCH)},
-            )
-            groups.extend(answer.get("ContainerGroups") or [])
-        return groups
+        """Describe the given groups, 20 ids per call, a few calls at a time (the rate limiter still
+        applies); groups ECI no longer knows are simply absent."""
+        in_flight = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+
+        async def describe(batch: list[str]) -> list[dict[str, Any]]:
+            async with in_flight:
+                answer = await self.call(
+                    "DescribeContainerGroups",
+                    region_id,
+                    {"ContainerGroupIds": json.dumps(batch), "Limit": str(DESCRIBE_BATCH)},
+                )
+            return list(answer.get("ContainerGroups") or [])
+
+        batches = [
+            list(container_group_ids[start : start + DESCRIBE_BATCH])
+            for start in range(0, len(container_group_ids), DESCRIBE_BATCH)
+        ]
+        answers = await asyncio.gather(*(describe(batch) for batch in batches))
+        return [group for answer in answers for group in answer]
 
     async def find_container_groups_by_tag(
         self, region_id: str, key: str, value: str

@@ -168,9 +168,16 @@ class Reconciler:
         resource.status = {**resource.status, **patch}
 
     async def _set_synced(
-        self, resource: Resource, ok: bool, reason: str, message: str, **extra: Any
+        self,
+        resource: Resource,
+        ok: bool,
+        reason: str,
+        message: str,
+        event_type: str | None = "Warning",
+        **extra: Any,
     ) -> None:
-        """Set the Synced condition (and other status fields); on False also post a Warning event."""
+        """Set the Synced condition (and other status fields); a new False one is also posted as an
+        event of `event_type` (None: the caller posts its own)."""
         new = condition("Synced", ok, reason, message, resource.generation)
         current = get_condition(resource.status.get("conditions"), "Synced")
         unchanged = current is not None and all(
@@ -178,8 +185,15 @@ class Reconciler:
         )
         patch = {**extra, "conditions": set_condition(resource.status.get("conditions") or [], new)}
         if not ok and not unchanged:
-            await self.post_event(resource.reference, "Warning", reason, message)
-            logger.warning("%s: %s: %s", resource.key, reason, message)
+            if event_type is not None:
+                await self.post_event(resource.reference, event_type, reason, message)
+            logger.log(
+                logging.WARNING if event_type == "Warning" else logging.INFO,
+                "%s: %s: %s",
+                resource.key,
+                reason,
+                message,
+            )
         if (
             not unchanged
             or extra
@@ -284,6 +298,7 @@ class Reconciler:
                     False,
                     "Waiting",
                     f"the group is {phase or 'not yet observed'}; the update waits for Pending or Running",
+                    event_type="Normal",
                 )
                 raise RetryLater(f"group {group_id} is {phase}", delay=min(30.0, 2.0 + retry * 2))
             await self._update(
@@ -469,6 +484,7 @@ class Reconciler:
             False,
             "Recreating",
             f"replacing container group {group_id}: {why}",
+            event_type=None,
             incarnation=incarnation,
         )
         self.tracked.pop(resource.uid, None)

@@ -34,8 +34,10 @@ def condition(type_: str, status: bool, reason: str, message: str, generation: i
 
 
 def set_condition(conditions: Sequence[Mapping[str, Any]], new: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Conditions with `new` replacing its type; lastTransitionTime moves only when the status changes."""
-    return merge_condition(conditions, Condition(**{_snake(k): v for k, v in new.items()}))
+    """Conditions with `new` replacing its type; lastTransitionTime moves only when the status changes
+    (a `new` without one is stamped now)."""
+    stamped = {"lastTransitionTime": now_iso(), **{k: v for k, v in new.items() if v is not None}}
+    return merge_condition(conditions, Condition(**{_snake(k): v for k, v in stamped.items()}))
 
 
 def _snake(name: str) -> str:
@@ -121,7 +123,12 @@ def observed_status(group: Mapping[str, Any], generation: int | None) -> dict[st
         "intranetIp": group.get("IntranetIp") or None,
         "internetIp": group.get("InternetIp") or None,
         "containers": containers,
-        "ready": ready_condition(group, containers, generation),
+        # Unstamped, so that two observations of the same state compare equal; set_condition stamps it.
+        "ready": {
+            k: v
+            for k, v in ready_condition(group, containers, generation).items()
+            if k != "lastTransitionTime"
+        },
     }
 
 

@@ -310,15 +310,15 @@ def test_all_namespaces_scope(template: Template) -> None:
     assert args == ["--all-namespaces", "--standalone", "--liveness", "http://0.0.0.0:8080/healthz"]
     assert find(manifest, "Role") == [] and find(manifest, "RoleBinding") == []
     rules = rules_of(manifest, "ClusterRole")
-    assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch", "update"}
-    assert grants(rules, "acrcontainergroups/status") == {"get", "patch", "update"}
-    assert grants(rules, "acrcontainergroups/finalizers") == {"update"}
+    assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch"}
+    assert grants(rules, "acrcontainergroups/status") == {"patch"}
+    assert grants(rules, "acrcontainergroups/finalizers") == set()
     assert grants(rules, "secrets") == {"get"}
-    assert grants(rules, "events") == {"create", "patch"}
-    assert grants(rules, "customresourcedefinitions") == {"get", "list", "watch"}
+    assert grants(rules, "events") == {"create"}
+    assert grants(rules, "customresourcedefinitions") == {"list", "watch"}
     assert grants(rules, "namespaces") == set()
     event_groups = {group for rule in rules if "events" in rule["resources"] for group in rule["apiGroups"]}
-    assert event_groups == {"", "events.k8s.io"}
+    assert event_groups == {""}
 
 
 def test_namespace_list_scope_uses_roles_per_namespace(template: Template) -> None:
@@ -333,8 +333,8 @@ def test_namespace_list_scope_uses_roles_per_namespace(template: Template) -> No
     assert set(roles) == set(bindings) == set(NAMESPACES)
     for namespace in NAMESPACES:
         rules = roles[namespace]["rules"]
-        assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch", "update"}
-        assert grants(rules, "acrcontainergroups/status") == {"get", "patch", "update"}
+        assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch"}
+        assert grants(rules, "acrcontainergroups/status") == {"patch"}
         assert grants(rules, "secrets") == {"get"}
         assert bindings[namespace]["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",

@@ -109,3 +109,12 @@ def test_new_events_are_those_at_or_after_the_mark() -> None:
     ]
     fresh = new_events({"Events": events}, "2026-01-01T00:00:02Z")
     assert [e["Reason"] for e in fresh] == ["A", "C"]
+
+
+def test_the_same_state_observed_twice_compares_equal() -> None:
+    # The poller writes status only when an observation differs from the last one.
+    first = observed_status(group("Running", [RUNNING]), generation=1)
+    second = observed_status(group("Running", [RUNNING]), generation=1)
+    assert first == second
+    assert "lastTransitionTime" not in first["ready"]
+    assert set_condition([], first["ready"])[0]["lastTransitionTime"]

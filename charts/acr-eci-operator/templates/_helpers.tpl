@@ -66,30 +66,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/*
 The operator's permissions on its own resource and on what it reads and writes per namespace.
-Used by the ClusterRole (all namespaces) or by the Role in each watched namespace.
-Sources: kopf's docs/deployment-rbac.yaml (watch + patch of the served resource, events),
-kopf 1.45 kopf/_core/engines/posting.py (core v1 events), and the operator's reconciler
-(status subresource, finalizer, Secrets named by imageRegistryCredentials / env secretKeyRef).
+Used by the ClusterRole (all namespaces) or by the Role in each watched namespace. Exactly what is
+used, proven on a real apiserver by tests/rbac: kopf watches the resource and patches its
+annotations and finalizer (get/list/watch/patch); the reconciler reads the resource (get), merge-
+patches the status subresource, reads one named Secret at a time, and creates core v1 Events.
 */}}
 {{- define "acr-eci-operator.namespacedRules" -}}
 - apiGroups: [eci.acr-operator.dev]
   resources: [acrcontainergroups]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch]
 - apiGroups: [eci.acr-operator.dev]
   resources: [acrcontainergroups/status]
-  verbs: [get, patch, update]
-# Needed where the OwnerReferencesPermissionEnforcement admission plugin is on.
-- apiGroups: [eci.acr-operator.dev]
-  resources: [acrcontainergroups/finalizers]
-  verbs: [update]
+  verbs: [patch]
 # Read one named Secret at a time (registry passwords, env values): no list, no watch.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}

@@ -19,6 +19,9 @@ local RETRYABLE_REASONS = {
   ["containerRepositoryAuthorizationFailed"] = true,
   ["SDK.HttpError"] = true,
   ["SDK.ServerUnreachable"] = true,
+  -- The operator's own transient reasons: a replacement under way, an update waiting for the group.
+  ["Recreating"] = true,
+  ["Waiting"] = true,
 }
 local FAILED_PHASES = { Failed = true, ScheduleFailed = true, Expired = true }
 local PULL_FAILURES = { ErrImagePull = true, ImagePullBackOff = true, InvalidImageName = true }
