@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
-	@command -v $(PYTHON) >/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
+	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,dev]'
@@ -48,7 +48,8 @@ demo: venv apiserver
 	$(PY) scripts/demo.py
 
 bench: venv apiserver
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_emulator.py
+	$(PY) benchmarks/bench_poller.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -4,7 +4,7 @@
 #   scripts/build-kube-apiserver.sh            # prints the cached binary's path
 #
 # The binary lands in ${ACR_ECI_CACHE:-~/.cache/acr-eci-operator}/kube-apiserver-1.20.2; nothing is
-# written inside the repository. Needs root (apt-get) the first time; takes 4-5 minutes cold.
+# written inside the repository. Needs root (apt-get) the first time; takes 5-10 minutes cold on 2 cores.
 set -euo pipefail
 
 KUBE_SRC_VERSION="1.20.5+really1.20.2-1.1+deb12u1"

@@ -21,8 +21,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--namespace", "-n", action="append", default=[], help="watch this namespace (repeatable)"
     )
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch every namespace")
-    run.add_argument("--standalone", action="store_true", help="no peering: act even if other operators run")
-    run.add_argument("--peering", help="kopf peering object name (for several replicas)")
+    peering = run.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--standalone", action="store_true", help="no peering: act even if other operators run"
+    )
+    peering.add_argument("--peering", help="kopf peering object name: of several replicas, one acts")
     run.add_argument("--liveness", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
     return parser
 

@@ -507,7 +507,7 @@ class ContainerStatus:
 class Condition:
     """A condition in metav1.Condition shape (type, status, reason, message, times, observedGeneration)."""
 
-    type: str = field(metadata=doc("Type of the condition: Ready or Synced.", maxLength=316))
+    type: str = field(metadata=doc("Type of the condition: Ready, Synced or RegistryAccess.", maxLength=316))
     status: ConditionStatus = field(metadata=doc("True, False or Unknown."))
     reason: str | None = field(
         default=None,
@@ -552,7 +552,10 @@ class AcrContainerGroupStatus:
     )
     applied: Mapping[str, str] = field(
         default_factory=dict,
-        metadata=doc("The immutable CreateContainerGroup parameters the current group was created with."),
+        metadata=doc(
+            "The immutable spec fields the current group was created with, as the spec set them (lists "
+            "comma-joined; fields left to the operator's defaults are absent)."
+        ),
     )
     applied_hash: str | None = field(
         default=None, metadata=doc("Digest of the wire parameters last sent to ECI for this group.")
@@ -585,8 +588,9 @@ class AcrContainerGroupStatus:
     conditions: tuple[Condition, ...] = field(
         default=(),
         metadata=doc(
-            "Ready (the group runs and its containers are ready) and Synced (the last change reached ECI; "
-            "False with the ECI error code as reason).",
+            "Ready (the group runs and its containers are ready), Synced (the last change reached ECI; "
+            "False with the ECI error code as reason) and RegistryAccess (every image on an ACR EE domain is "
+            "covered by an AcrRegistryInfo entry or a credential; False with reason AcrRegistryInfoMissing).",
             list_map_keys=("type",),
         ),
     )

@@ -42,15 +42,15 @@ TAG_NAMESPACE = f"{models.OWNER_TAG_PREFIX}namespace"
 TAG_NAME = f"{models.OWNER_TAG_PREFIX}name"
 TAG_ORPHANED = f"{models.OWNER_TAG_PREFIX}orphaned"
 
-IMMUTABLE_WIRE_FIELDS = {
-    "ContainerGroupName": "spec.containerGroupName",
-    "RegionId": "spec.regionId",
-    "ZoneId": "spec.zoneId",
-    "SecurityGroupId": "spec.securityGroupId",
-    "VSwitchId": "spec.vSwitchIds",
-    "InstanceType": "spec.instanceType",
-}
-"""CreateContainerGroup parameters that UpdateContainerGroup cannot change, and the spec field of each."""
+IMMUTABLE_WIRE_FIELDS = (
+    "ContainerGroupName",
+    "RegionId",
+    "ZoneId",
+    "SecurityGroupId",
+    "VSwitchId",
+    "InstanceType",
+)
+"""CreateContainerGroup parameters that UpdateContainerGroup cannot change (left out of applied_hash)."""
 
 RETRY_CAP_SECONDS = 300.0
 
@@ -126,8 +126,28 @@ class Tracked:
     seen_events: set[str] = field(default_factory=set)
 
 
+def finished_phases(restart_policy: str) -> frozenset[str]:
+    """Phases after which a group that vanishes is not run again: any end for Never, success for
+    OnFailure (it restarts only failed containers); none for Always."""
+    return {"Never": FINISHED_PHASES, "OnFailure": frozenset({"Succeeded"})}.get(restart_policy, frozenset())
+
+
 def owner_tags(resource: Resource) -> dict[str, str]:
     return {TAG_UID: resource.uid, TAG_NAMESPACE: resource.namespace, TAG_NAME: resource.name}
+
+
+def immutable_spec(spec: Mapping[str, Any]) -> dict[str, str]:
+    """The immutable fields the spec sets, as strings (lists comma-joined): what status.applied keeps.
+
+    Compared as the CRD's CEL rules compare them (setting, clearing or changing one is a change), and
+    independent of the operator's defaults, so changing a default never flags existing groups."""
+    applied: dict[str, str] = {}
+    for name in models.IMMUTABLE_FIELDS:
+        value = spec.get(name)
+        if value in (None, "", []):
+            continue
+        applied[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return applied
 
 
 def applied_hash(params: Mapping[str, str]) -> str:
@@ -258,7 +278,7 @@ class Reconciler:
 
         await self._warn_uncovered_images(resource, spec, annotations)
         registries = [registry.to_dict() for registry in mapping.effective_registries(spec, annotations)]
-        immutable = {k: params[k] for k in IMMUTABLE_WIRE_FIELDS if k in params}
+        immutable = immutable_spec(resource.spec)
         digest = applied_hash(params)
 
         group_id = status.get("containerGroupId")
@@ -268,11 +288,22 @@ class Reconciler:
             await self._create(resource, region_id, incarnation, params, immutable, digest, registries, retry)
             return
 
+        phase = str(status.get("phase") or "")
         applied = status.get("applied")
-        if applied is not None and applied != immutable:
-            changed = [
-                IMMUTABLE_WIRE_FIELDS[k] for k in IMMUTABLE_WIRE_FIELDS if applied.get(k) != immutable.get(k)
-            ]
+        changed = [
+            f"spec.{name}"
+            for name in models.IMMUTABLE_FIELDS
+            if (applied or {}).get(name) != immutable.get(name)
+        ]
+        if phase in TERMINAL_PHASES and (
+            status.get("appliedHash") != digest or (applied is not None and changed)
+        ):
+            # The group has ended: any change of spec runs a new one (UpdateContainerGroup can't reach it).
+            await self._recreate(
+                resource, str(group_id), region_id, f"spec changed after the group ended ({phase})", retry
+            )
+            return
+        if applied is not None and changed:
             if spec.update_strategy == "Recreate":
                 await self._recreate(
                     resource, str(group_id), region_id, f"{', '.join(changed)} changed", retry
@@ -286,12 +317,6 @@ class Reconciler:
             raise WaitForSpecChange(message)
 
         if status.get("appliedHash") != digest:
-            phase = str(status.get("phase") or "")
-            if phase in TERMINAL_PHASES:
-                await self._recreate(
-                    resource, str(group_id), region_id, f"spec changed after the group ended ({phase})", retry
-                )
-                return
             if phase not in UPDATABLE_PHASES:
                 await self._set_synced(
                     resource,
@@ -567,7 +592,7 @@ class Reconciler:
         resource = tracked.resource
         last_phase = str((tracked.last_observed or {}).get("phase") or resource.status.get("phase") or "")
         self.tracked.pop(resource.uid, None)
-        if tracked.restart_policy == "Never" and last_phase in FINISHED_PHASES:
+        if last_phase in finished_phases(tracked.restart_policy):
             logger.info(
                 "%s: finished group %s is gone at ECI; keeping its final status",
                 resource.key,

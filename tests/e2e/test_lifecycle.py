@@ -226,8 +226,9 @@ def test_an_expired_spot_group_is_recreated(
     assert cluster.status("web")["incarnation"] == 1
 
 
-def test_a_finished_never_group_keeps_its_final_status(
-    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+@pytest.mark.parametrize("restart_policy", ["Never", "OnFailure"])
+def test_a_group_that_succeeded_keeps_its_final_status_when_it_vanishes(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator, restart_policy: str
 ) -> None:
     operator = start_operator()
     job = web(
@@ -236,7 +237,7 @@ def test_a_finished_never_group_keeps_its_final_status(
             {"name": "ECI_EMULATOR_RUN_SECONDS", "value": "0.5"},
         ]
     )
-    cluster.apply(acg("job", job, acrRegistryInfos=ACR, restartPolicy="Never"))
+    cluster.apply(acg("job", job, acrRegistryInfos=ACR, restartPolicy=restart_policy))
     wait_for(phase_is(cluster, "job", "Succeeded"))
     group_id = cluster.status("job")["containerGroupId"]
     assert cluster.condition("job", "Ready")["reason"] == "Succeeded"
@@ -319,3 +320,36 @@ def test_a_delete_that_cannot_succeed_keeps_the_finalizer_until_orphaned(
     cluster.patch("web", {"spec": {"deletionPolicy": "Orphan"}})
     wait_for(lambda: cluster.get("web") is None, what="the resource gone")
     assert len(groups_for(eci_emulator, body["metadata"]["uid"])) == 1
+
+
+def test_changing_an_operator_default_does_not_flag_existing_groups(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    first = start_operator()
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR))  # security group and vSwitch from the defaults
+    wait_for(phase_is(cluster, "web", "Running"))
+    assert cluster.condition("web", "Synced")["reason"] == "Created"
+    first.stop()
+
+    start_operator(ECI_DEFAULT_SECURITY_GROUP_ID="sg-another0default", ECI_DEFAULT_VSWITCH_IDS="vsw-another")
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "UpToDate", what="the resumed check")
+    assert cluster.condition("web", "Synced")["status"] == "True"
+    assert len(created(eci_emulator)) == 1
+
+
+def test_a_schedule_failed_group_is_replaced_when_its_spec_changes(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    eci_emulator.admin.set_fault("CreateContainerGroup", schedule_failure_rate=1.0, rate=0.0)
+    start_operator()
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, zoneId="cn-beijing-a"))
+    wait_for(phase_is(cluster, "web", "ScheduleFailed"))
+    failed_id = cluster.status("web")["containerGroupId"]
+    assert cluster.condition("web", "Ready")["status"] == "False"
+
+    # Another zone: immutable on a live group, but this one has ended, so a new one is made (InPlace).
+    eci_emulator.admin.clear_faults()
+    cluster.patch("web", {"spec": {"zoneId": "cn-beijing-b"}})
+    wait_for(phase_is(cluster, "web", "Running"))
+    assert cluster.status("web")["containerGroupId"] != failed_id
+    assert created(eci_emulator)[-1]["parameters"]["ZoneId"] == "cn-beijing-b"
