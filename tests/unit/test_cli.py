@@ -1,0 +1,31 @@
+"""The command line: scope is required, settings are validated before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from acr_eci_operator.cli import build_parser, main
+
+
+def test_a_scope_is_required() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run"])
+    args = build_parser().parse_args(["run", "-n", "a", "-n", "b", "--standalone"])
+    assert args.namespace == ["a", "b"] and args.standalone and not args.all_namespaces
+
+
+def test_standalone_and_peering_exclude_each_other() -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "-A", "--standalone", "--peering", "p"])
+
+
+def test_a_bad_setting_stops_start_up_with_its_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI-x")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "s3cret-value-x")
+    monkeypatch.setenv("ALIBABA_CLOUD_REGION_ID", "cn-beijing")
+    monkeypatch.setenv("ECI_POLL_INTERVAL_SECONDS", "often")
+    assert main(["run", "--all-namespaces"]) == 2
+    error = capsys.readouterr().err
+    assert "ECI_POLL_INTERVAL_SECONDS" in error and "s3cret-value-x" not in error
