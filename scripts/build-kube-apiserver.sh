@@ -7,6 +7,9 @@
 # written inside the repository. Needs root (apt-get) the first time; takes 5-10 minutes cold on 2 cores.
 set -euo pipefail
 
+# The whole script is one block, parsed before it runs: editing the file mid-build cannot break it.
+{
+
 KUBE_SRC_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
 CACHE="${ACR_ECI_CACHE:-$HOME/.cache/acr-eci-operator}"
 BINARY="$CACHE/kube-apiserver-1.20.2"
@@ -21,7 +24,7 @@ fi
 as_root() { if [[ $(id -u) -eq 0 ]]; then "$@"; else sudo "$@"; fi; }
 
 need_debs=()
-for pkg in golang-go golang-github-modern-go-reflect2-dev golang-github-json-iterator-go-dev dpkg-dev make rsync etcd-server openssl; do
+for pkg in golang-go golang-github-modern-go-reflect2-dev dpkg-dev make rsync etcd-server openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_debs+=("$pkg")
 done
 src_list=/etc/apt/sources.list.d/acr-eci-operator-src.sources
@@ -57,10 +60,6 @@ dpkg-source -x --skip-debianization "kubernetes_${KUBE_SRC_VERSION#*:}.dsc" src 
 # reflect2 v1.0.1 as vendored crashes under Go 1.19 on the first custom-resource write: use Debian's 1.0.2.
 rm -rf src/vendor/github.com/modern-go/reflect2
 cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 src/vendor/github.com/modern-go/reflect2
-# json-iterator 1.1.10 as vendored, on reflect2 1.0.2, decodes "" inside custom resources as null (so the
-# apiserver refuses empty strings): json-iterator 1.1.12 is the release made for reflect2 1.0.2.
-rm -rf src/vendor/github.com/json-iterator/go
-cp -r /usr/share/gocode/src/github.com/json-iterator/go src/vendor/github.com/json-iterator/go
 mkdir -p gopath/src/k8s.io
 ln -s "$work/src" gopath/src/k8s.io/kubernetes
 log "compiling cmd/kube-apiserver (several minutes)"
@@ -74,3 +73,5 @@ install -m 0755 "$built" "$BINARY.tmp"
 mv "$BINARY.tmp" "$BINARY"
 log "cached $BINARY"
 echo "$BINARY"
+exit 0
+}

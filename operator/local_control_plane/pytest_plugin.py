@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_control_plane.cluster import ControlPlane, TokenUser, service_account_user
+from local_control_plane.cluster import ControlPlane, TokenUser, running, service_account_user
 
 # Identities the suite may impersonate; the tokens are only good for this throwaway apiserver.
 OPERATOR_SERVICE_ACCOUNT = service_account_user("acr-eci-system", "acr-eci-operator", "operator-sa-token")
@@ -19,12 +19,8 @@ EXTRA_TOKENS: tuple[TokenUser, ...] = (OPERATOR_SERVICE_ACCOUNT, NAMESPACED_SERV
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane]:
-    plane = ControlPlane(extra_tokens=EXTRA_TOKENS)
-    plane.start()
-    try:
+    with running(extra_tokens=EXTRA_TOKENS) as plane:
         yield plane
-    finally:
-        plane.stop()
 
 
 @pytest.fixture(scope="session")
