@@ -1,0 +1,54 @@
+"""The module layers: each module imports only what its job allows (imports point down)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SOURCE = Path(__file__).resolve().parents[2] / "operator"
+
+
+def imports_of(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def top(names: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in names}
+
+
+@pytest.mark.parametrize("module", ["models", "mapping", "status", "settings"])
+def test_pure_layers_do_no_io(module: str) -> None:
+    imported = top(imports_of(SOURCE / "acr_eci_operator" / f"{module}.py"))
+    assert not imported & {"kopf", "kubernetes", "aliyunsdkcore", "aliyunsdkeci", "requests", "urllib3"}
+
+
+def test_only_the_eci_client_touches_the_sdk() -> None:
+    users = {
+        path.name
+        for path in (SOURCE / "acr_eci_operator").glob("*.py")
+        if top(imports_of(path)) & {"aliyunsdkcore", "aliyunsdkeci"}
+    }
+    assert users == {"eci.py"}
+
+
+def test_only_handlers_and_cli_and_reconcile_know_kopf() -> None:
+    users = {
+        path.name for path in (SOURCE / "acr_eci_operator").glob("*.py") if "kopf" in top(imports_of(path))
+    }
+    # reconcile raises kopf's TemporaryError / PermanentError subclasses that carry the retry policy.
+    assert users == {"handlers.py", "cli.py", "reconcile.py"}
+
+
+def test_the_emulator_and_the_operator_share_no_code() -> None:
+    for path in (SOURCE / "eci_emulator").glob("*.py"):
+        assert "acr_eci_operator" not in top(imports_of(path)), path.name
+    for path in (SOURCE / "acr_eci_operator").glob("*.py"):
+        assert not top(imports_of(path)) & {"eci_emulator", "local_control_plane"}, path.name
