@@ -254,6 +254,18 @@ def test_given_credentials_live_only_inside_the_created_secret(template: Templat
             assert base64.b64encode(plaintext.encode()).decode() not in text
 
 
+def test_new_chart_given_credentials_roll_the_pods(template: Template) -> None:
+    def pod_annotations(values: dict[str, Any]) -> dict[str, str]:
+        deployment = only(template(values), "Deployment")
+        return dict(deployment["spec"]["template"]["metadata"].get("annotations") or {})
+
+    first = pod_annotations({"credentials": {"accessKeyId": "LTAI-a", "accessKeySecret": "secret-a"}})
+    rotated = pod_annotations({"credentials": {"accessKeyId": "LTAI-a", "accessKeySecret": "secret-b"}})
+    assert first["checksum/credentials"] != rotated["checksum/credentials"]
+    # With an existing Secret the chart cannot see the values: no checksum, user annotations kept.
+    assert pod_annotations({"podAnnotations": {"team": "x"}}) == {"team": "x"}
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
