@@ -70,5 +70,6 @@ def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
         return time.monotonic() - started
 
     elapsed = asyncio.run(run())
-    # 5 at once, then 10 more at 20/s: about 0.5 s.
-    assert 0.4 <= elapsed <= 1.5
+    # 5 at once, then 10 more at 20/s: the bucket makes the caller wait at least 0.5 s (the upper bound
+    # only guards against a hang; a loaded machine may be slower).
+    assert 0.45 <= elapsed < 10
