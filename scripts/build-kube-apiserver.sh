@@ -3,7 +3,7 @@
 #
 #   scripts/build-kube-apiserver.sh            # prints the cached binary's path
 #
-# The binary lands in ${ACR_ECI_CACHE:-~/.cache/acr-eci-operator}/kube-apiserver-1.20.2; nothing is
+# The binary lands in ${ACR_ECI_CACHE:-~/.cache/acr-eci-operator}/kube-apiserver-1.20.2-pN; nothing is
 # written inside the repository. Needs root (apt-get) the first time; takes 5-10 minutes cold on 2 cores.
 set -euo pipefail
 
@@ -12,7 +12,8 @@ set -euo pipefail
 
 KUBE_SRC_VERSION="1.20.5+really1.20.2-1.1+deb12u1"
 CACHE="${ACR_ECI_CACHE:-$HOME/.cache/acr-eci-operator}"
-BINARY="$CACHE/kube-apiserver-1.20.2"
+# The name changes with the recipe (p1: the kube-openapi empty-string fix), so an older build is not reused.
+BINARY="$CACHE/kube-apiserver-1.20.2-p1"
 
 log() { printf '[build-kube-apiserver] %s\n' "$*" >&2; }
 
@@ -60,6 +61,15 @@ dpkg-source -x --skip-debianization "kubernetes_${KUBE_SRC_VERSION#*:}.dsc" src 
 # reflect2 v1.0.1 as vendored crashes under Go 1.19 on the first custom-resource write: use Debian's 1.0.2.
 rm -rf src/vendor/github.com/modern-go/reflect2
 cp -r /usr/share/gocode/src/github.com/modern-go/reflect2 src/vendor/github.com/modern-go/reflect2
+# Since Go 1.16 reflect.Zero returns a shared zero buffer, and the vendored kube-openapi's zero-value check
+# in the custom-resource type validator then takes "" for null: every empty string in a custom resource
+# is refused (kubernetes#99804). Apply the upstream fix (kube-openapi#230).
+type_go=src/vendor/k8s.io/kube-openapi/pkg/validation/validate/type.go
+sed -i 's/^\tif data == nil || reflect.DeepEqual(reflect.Zero(reflect.TypeOf(data)), reflect.ValueOf(data)) {$/\tif data == nil {/' "$type_go"
+if grep -qF 'reflect.Zero(reflect.TypeOf(data))' "$type_go" || ! grep -qF $'\tif data == nil {' "$type_go"; then
+  log "the kube-openapi zero-value patch did not apply"
+  exit 1
+fi
 mkdir -p gopath/src/k8s.io
 ln -s "$work/src" gopath/src/k8s.io/kubernetes
 log "compiling cmd/kube-apiserver (several minutes)"

@@ -119,7 +119,7 @@ def observed_status(group: Mapping[str, Any], generation: int | None) -> dict[st
     containers = [container_status(c) for c in group.get("Containers") or []]
     return {
         "phase": str(group.get("Status") or "Unknown"),
-        # None (absent) rather than "": the apiserver refuses empty strings in this resource's status.
+        # None (the field is removed) rather than "" when ECI has no address (yet).
         "intranetIp": group.get("IntranetIp") or None,
         "internetIp": group.get("InternetIp") or None,
         "containers": containers,

@@ -25,8 +25,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kube-apiserver.sh"
-CACHE_DIR = Path(os.environ.get("ACR_ECI_CACHE", Path.home() / ".cache" / "acr-eci-operator"))
-APISERVER_BINARY = CACHE_DIR / "kube-apiserver-1.20.2"
 
 ADMIN_USER = "admin"
 
@@ -54,18 +52,21 @@ def service_account_user(namespace: str, name: str, token: str) -> TokenUser:
 
 
 def ensure_apiserver_binary() -> Path:
-    """Return the cached kube-apiserver, building it first (minutes, with progress on stderr) if needed."""
+    """Return the cached kube-apiserver, building it first (minutes, with progress on stderr) if needed.
+
+    The build script owns the cache's layout and prints the binary's path; KUBE_APISERVER_BINARY
+    overrides it."""
     override = os.environ.get("KUBE_APISERVER_BINARY")
     if override:
         return Path(override)
-    if APISERVER_BINARY.is_file():
-        return APISERVER_BINARY
     result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
-    if result.returncode != 0 or not APISERVER_BINARY.is_file():
+    lines = result.stdout.strip().splitlines()
+    binary = Path(lines[-1]) if lines else None
+    if result.returncode != 0 or binary is None or not binary.is_file():
         raise ControlPlaneError(
             f"building kube-apiserver failed (exit {result.returncode}); see the log above"
         )
-    return APISERVER_BINARY
+    return binary
 
 
 def free_port() -> int:
