@@ -32,6 +32,7 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict scripts/demo.py benchmarks/bench_poller.py benchmarks/bench_emulator.py
 
 pytest: venv apiserver tools
 	$(PY) -m pytest $(PYTEST_ARGS)

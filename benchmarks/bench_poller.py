@@ -67,10 +67,12 @@ def main() -> int:
         admin = AdminClient(emulator.url)
         for action in ("CreateContainerGroup", "DescribeContainerGroups"):
             admin.set_rate_limit(action, rate=1000, burst=1000)
-        api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))
+        api = config.new_client_from_config(config_file=str(plane.kubeconfig_path))  # type: ignore[no-untyped-call]
         crd = yaml.safe_load((REPO / "crds" / "acrcontainergroups.eci.acr-operator.dev.yaml").read_text())
         client.ApiextensionsV1Api(api).create_custom_resource_definition(crd)
-        client.CoreV1Api(api).create_namespace({"metadata": {"name": NAMESPACE}})
+        client.CoreV1Api(api).create_namespace(
+            client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE))
+        )
         custom = client.CustomObjectsApi(api)
         wait(lambda: _crd_served(custom), 30, "the CRD", interval=0.2)
 
@@ -116,8 +118,7 @@ def main() -> int:
         per_interval = describes / args.intervals
         budget = math.ceil(args.groups / 20)
 
-        victim = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, "bench-0000")
-        victim_id = victim["status"]["containerGroupId"]
+        victim_id = _status(custom, "bench-0000")["containerGroupId"]
         admin.delete_group(victim_id)
         noticed = wait(
             lambda: (
@@ -186,12 +187,13 @@ def _healthy(port: int) -> bool:
 
 
 def _running(custom: client.CustomObjectsApi) -> int:
-    items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)["items"]
+    listing: dict[str, Any] = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)  # type: ignore[assignment]
+    items = listing["items"]
     return sum(1 for item in items if (item.get("status") or {}).get("phase") == "Running")
 
 
 def _status(custom: client.CustomObjectsApi, name: str) -> dict[str, Any]:
-    body = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+    body: dict[str, Any] = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)  # type: ignore[assignment]
     return dict(body.get("status") or {})
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kube-apiserver.sh"
+CACHE_DIR = Path(os.environ.get("ACR_ECI_CACHE", Path.home() / ".cache" / "acr-eci-operator"))
+"""The cache of slow builds and fetched tools (the build scripts write it; ACR_ECI_CACHE moves it)."""
 
 ADMIN_USER = "admin"
 

@@ -18,6 +18,7 @@ import pytest
 
 from acr_eci_operator import models
 from tests.api.acg_testlib import example_documents, example_names, example_resource
+from tests.conftest import purge_namespace
 
 pytestmark = pytest.mark.cluster
 
@@ -34,7 +35,7 @@ def namespace(kube_api: Any, acg_crd: dict[str, Any]) -> Iterator[str]:
     try:
         yield name
     finally:
-        core.delete_namespace(name)
+        purge_namespace(kube_api, name)
 
 
 @pytest.fixture(scope="module")

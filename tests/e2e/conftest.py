@@ -20,6 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from local_control_plane.cluster import ControlPlane, free_port
+from tests.conftest import purge_namespace
 
 GROUP, VERSION, PLURAL = "eci.acr-operator.dev", "v1alpha1", "acrcontainergroups"
 REPO = Path(__file__).resolve().parents[2]
@@ -186,9 +187,7 @@ def cluster(kube_api: client.ApiClient, crd_installed: None) -> Iterator[Cluster
     core = client.CoreV1Api(kube_api)
     core.create_namespace({"metadata": {"name": namespace}})
     yield Cluster(kube_api, namespace)
-    # No namespace controller runs in the test control plane: the namespace stays behind as Terminating
-    # in this throwaway etcd, which is harmless.
-    core.delete_namespace(namespace)
+    purge_namespace(kube_api, namespace)
 
 
 @pytest.fixture

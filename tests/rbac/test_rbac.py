@@ -22,6 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from eci_emulator.pytest_plugin import EmulatorFixture
 from local_control_plane.cluster import ControlPlane
 from local_control_plane.pytest_plugin import NAMESPACED_SERVICE_ACCOUNT, OPERATOR_SERVICE_ACCOUNT
+from tests.conftest import purge_namespace
 from tests.e2e.conftest import GROUP, OPERATOR_BIN, PLURAL, VERSION, Cluster, OperatorProcess, load_example
 from tests.rbac.conftest import RBAC_KINDS, ApplyRbac, IdentityClient, Render, can, ensure_namespace, wait_for
 
@@ -245,9 +246,8 @@ def shared_namespaces(kube_api: client.ApiClient) -> Iterator[None]:
     for namespace in (TEAM_A, TEAM_B):
         ensure_namespace(core, namespace)
     yield
-    # No namespace controller runs in the test control plane: they stay behind as Terminating.
     for namespace in (TEAM_A, TEAM_B):
-        core.delete_namespace(namespace)
+        purge_namespace(kube_api, namespace)
 
 
 @pytest.fixture
