@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import signal
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from eci_emulator.backend import ACTIONS
+from eci_emulator.faults import Fault
 from eci_emulator.lifecycle import Timings
 from eci_emulator.server import Emulator, sample_catalog_document
 
@@ -34,6 +36,28 @@ def _rate_limit(value: str) -> tuple[str, float, float]:
         return action, float(rate), float(burst or rate)
     except ValueError:
         raise argparse.ArgumentTypeError("expected ACTION=RATE/BURST") from None
+
+
+def _fault(value: str) -> tuple[str, Fault]:
+    """`ACTION=key=value,key=value` (Fault's fields), e.g. `*=error_code=ServiceUnavailable,rate=0.2`."""
+    action, _, spec = value.partition("=")
+    if action != "*" and action not in ACTIONS:
+        raise argparse.ArgumentTypeError(f"unknown action {action!r}; one of *, {', '.join(ACTIONS)}")
+    types = {item.name: item.type for item in dataclasses.fields(Fault)}
+    settings: dict[str, object] = {}
+    for pair in filter(None, spec.split(",")):
+        key, _, raw = pair.partition("=")
+        kind = str(types.get(key, ""))
+        if not kind:
+            raise argparse.ArgumentTypeError(f"unknown fault setting {key!r}; one of {', '.join(types)}")
+        try:
+            settings[key] = float(raw) if "float" in kind else int(raw) if "int" in kind else raw
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}={raw!r} is not a number") from None
+    try:
+        return action, Fault(**settings)  # type: ignore[arg-type]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="token bucket for an action (repeatable)",
     )
     parser.add_argument("--no-rate-limits", action="store_true", help="turn flow control off")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        type=_fault,
+        default=[],
+        metavar="ACTION=KEY=VALUE,...",
+        help="inject a fault from the start, e.g. '*=error_code=ServiceUnavailable,rate=0.2' (repeatable; "
+        "keys: error_code, http_status, message, rate, latency_seconds, drop_rate, schedule_failure_rate, times)",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -106,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         rate_limits={action: (rate, burst) for action, rate, burst in args.rate_limit},
         rate_limiting=not args.no_rate_limits,
     )
+    for action, fault in args.fault:
+        emulator.set_fault(action, fault)
     stopping = threading.Event()
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

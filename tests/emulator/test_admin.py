@@ -146,6 +146,8 @@ def test_the_cli_serves_until_sigterm(tmp_path: Path) -> None:
             "0",
             "--rate-limit",
             "DescribeContainerGroups=1/2",
+            "--fault",
+            "CreateContainerGroup=error_code=ServiceUnavailable,http_status=503,rate=0.25,latency_seconds=0.1",
             "--log-level",
             "WARNING",
         ],
@@ -161,6 +163,13 @@ def test_the_cli_serves_until_sigterm(tmp_path: Path) -> None:
         admin = AdminClient(url)
         assert admin.timings()["scheduling_seconds"] == 0
         assert admin.rate_limits()["limits"]["DescribeContainerGroups"] == {"rate": 1.0, "burst": 2.0}
+        fault = admin.faults()["CreateContainerGroup"]
+        assert (fault["error_code"], fault["http_status"], fault["rate"], fault["latency_seconds"]) == (
+            "ServiceUnavailable",
+            503,
+            0.25,
+            0.1,
+        )
         assert {item["instanceId"] for item in admin.acr_instances()["acrInstances"]} == {
             "cri-nwj395hgf6f3abcd",
             "cri-j36zhodptmyqabcd",
