@@ -332,12 +332,17 @@ class Reconciler:
             return
 
         self._track(resource, region_id, str(group_id), spec.restart_policy)
+        # Nothing to do: write status only if it says otherwise (so a restart over many resources costs
+        # no writes for those already in sync).
+        stale: dict[str, Any] = {}
+        if status.get("observedGeneration") != resource.generation:
+            stale["observedGeneration"] = resource.generation
         await self._set_synced(
             resource,
             True,
             "UpToDate",
             f"container group {group_id} matches generation {resource.generation}",
-            observedGeneration=resource.generation,
+            **stale,
         )
 
     async def _warn_uncovered_images(
@@ -584,7 +589,9 @@ class Reconciler:
                 patch["lastEventTime"] = tracked.last_event_time
             if fresh.status.get("phase") != observed["phase"]:
                 logger.info("%s: group %s is %s", fresh.key, tracked.container_group_id, observed["phase"])
-            await self._patch_status(fresh, patch)
+            # After a restart the first observation is often what status already says: no write then.
+            if any(fresh.status.get(key) != value for key, value in patch.items()):
+                await self._patch_status(fresh, patch)
             tracked.last_observed = observed
 
     async def group_missing(self, tracked: Tracked) -> None:

@@ -353,3 +353,23 @@ def test_a_schedule_failed_group_is_replaced_when_its_spec_changes(
     wait_for(phase_is(cluster, "web", "Running"))
     assert cluster.status("web")["containerGroupId"] != failed_id
     assert created(eci_emulator)[-1]["parameters"]["ZoneId"] == "cn-beijing-b"
+
+
+def test_a_restart_over_resources_in_sync_writes_nothing(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    first = start_operator()
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
+    wait_for(phase_is(cluster, "web", "Running"))
+    first.stop()
+    second = start_operator()
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "UpToDate", what="the resumed check")
+    second.stop()
+    settled = (cluster.get("web") or {})["metadata"]["resourceVersion"]
+
+    start_operator()
+    # Describe calls are made only for tracked groups: three more mean the resource was resumed and polled.
+    polls = len(eci_emulator.admin.requests("DescribeContainerGroups"))
+    wait_for(lambda: len(eci_emulator.admin.requests("DescribeContainerGroups")) >= polls + 3, what="3 polls")
+    assert (cluster.get("web") or {})["metadata"]["resourceVersion"] == settled
+    assert len(created(eci_emulator)) == 1
