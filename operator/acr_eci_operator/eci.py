@@ -15,7 +15,6 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
@@ -140,14 +139,6 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-@dataclass
-class CallStats:
-    """What the client sent: per action, calls and failures (for logs, tests and benchmarks)."""
-
-    calls: dict[str, int] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-
-
 class EciClient:
     """Async facade over the SDK: `call` plus one method per action the operator uses."""
 
@@ -157,7 +148,6 @@ class EciClient:
         self.backoff_cap = backoff_cap
         self.mutate_bucket = TokenBucket(settings.mutate_limit)
         self.describe_bucket = TokenBucket(settings.describe_limit)
-        self.stats = CallStats()
         self._clients: dict[str, AcsClient] = {}
 
     def _client(self, region_id: str) -> AcsClient:
@@ -225,11 +215,9 @@ class EciClient:
         attempt = 0
         while True:
             await bucket.acquire()
-            self.stats.calls[action] = self.stats.calls.get(action, 0) + 1
             try:
                 return await asyncio.to_thread(self._send, action, region_id, params)
             except EciError as error:
-                self.stats.failures[action] = self.stats.failures.get(action, 0) + 1
                 attempt += 1
                 if not (retry and error.retryable and attempt < self.max_attempts):
                     raise

@@ -250,26 +250,32 @@ def _container_parameters(
     return params
 
 
+def immutable_fields(spec: Mapping[str, Any]) -> dict[str, str]:
+    """The immutable fields a raw spec sets, as strings (lists comma-joined): what status.applied keeps.
+
+    Absent, null, "" and [] all mean "not set" and are left out; the operator's defaults play no part."""
+    fields: dict[str, str] = {}
+    for name in IMMUTABLE_FIELDS:
+        value = spec.get(name)
+        if value is None or value == "" or value == []:
+            continue
+        fields[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+    return fields
+
+
+def changed_immutable_fields(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """Paths (`spec.zoneId`) of the immutable fields that differ between two `immutable_fields` results."""
+    return [f"spec.{name}" for name in IMMUTABLE_FIELDS if old.get(name) != new.get(name)]
+
+
 def immutable_changes(old_spec: Mapping[str, Any], new_spec: Mapping[str, Any]) -> list[str]:
     """Paths (`spec.zoneId`) of immutable fields that differ between two raw specs.
 
-    Absent, null, "" and [] all mean "not set"; setting a field that was not set (even to the value the
-    operator used by default) is a change, as the CRD's CEL rules also say. updateStrategy is not
-    considered here: the caller decides whether a change means refusal or re-creation.
+    Setting a field that was not set (even to the value the operator used by default) is a change, as
+    the CRD's CEL rules also say. updateStrategy is not considered here: the caller decides whether a
+    change means refusal or re-creation.
     """
-    return [
-        f"spec.{name}"
-        for name in IMMUTABLE_FIELDS
-        if _normalized(old_spec.get(name)) != _normalized(new_spec.get(name))
-    ]
-
-
-def _normalized(value: Any) -> Any:
-    if value is None or value == "" or value == []:
-        return None
-    if isinstance(value, list):
-        return tuple(value)
-    return value
+    return changed_immutable_fields(immutable_fields(old_spec), immutable_fields(new_spec))
 
 
 def image_domain(image: str) -> str | None:

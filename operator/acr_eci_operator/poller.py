@@ -25,7 +25,6 @@ class Poller:
     def __init__(self, reconciler: Reconciler, interval: float) -> None:
         self.reconciler = reconciler
         self.interval = interval
-        self.polls = 0
 
     async def run(self) -> None:
         while True:
@@ -62,4 +61,3 @@ class Poller:
                     logger.exception(
                         "%s: handling group %s failed", entry.resource.key, entry.container_group_id
                     )
-        self.polls += 1

@@ -136,20 +136,6 @@ def owner_tags(resource: Resource) -> dict[str, str]:
     return {TAG_UID: resource.uid, TAG_NAMESPACE: resource.namespace, TAG_NAME: resource.name}
 
 
-def immutable_spec(spec: Mapping[str, Any]) -> dict[str, str]:
-    """The immutable fields the spec sets, as strings (lists comma-joined): what status.applied keeps.
-
-    Compared as the CRD's CEL rules compare them (setting, clearing or changing one is a change), and
-    independent of the operator's defaults, so changing a default never flags existing groups."""
-    applied: dict[str, str] = {}
-    for name in models.IMMUTABLE_FIELDS:
-        value = spec.get(name)
-        if value in (None, "", []):
-            continue
-        applied[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    return applied
-
-
 def applied_hash(params: Mapping[str, str]) -> str:
     """A digest of everything UpdateContainerGroup can change (secret values included, so rotation shows)."""
     mutable = {k: v for k, v in params.items() if k not in IMMUTABLE_WIRE_FIELDS and k != "ClientToken"}
@@ -278,7 +264,7 @@ class Reconciler:
 
         await self._warn_uncovered_images(resource, spec, annotations)
         registries = [registry.to_dict() for registry in mapping.effective_registries(spec, annotations)]
-        immutable = immutable_spec(resource.spec)
+        immutable = mapping.immutable_fields(resource.spec)
         digest = applied_hash(params)
 
         group_id = status.get("containerGroupId")
@@ -290,11 +276,7 @@ class Reconciler:
 
         phase = str(status.get("phase") or "")
         applied = status.get("applied")
-        changed = [
-            f"spec.{name}"
-            for name in models.IMMUTABLE_FIELDS
-            if (applied or {}).get(name) != immutable.get(name)
-        ]
+        changed = mapping.changed_immutable_fields(applied or {}, immutable)
         if phase in TERMINAL_PHASES and (
             status.get("appliedHash") != digest or (applied is not None and changed)
         ):
