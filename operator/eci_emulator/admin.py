@@ -60,6 +60,14 @@ class AdminClient:
         """Reclaim a group as spot instances are: it turns Expired."""
         self._call("POST", f"groups/{quote(container_group_id)}/expire")
 
+    def hide_group(self, container_group_id: str, times: int = 1) -> None:
+        """Answer Describe calls as if the group were gone, `times` times: an eventually consistent list.
+
+        The next `times` DescribeContainerGroups / DescribeContainerGroupStatus answers that would list the
+        group leave it out, while it goes on existing (404 AdminError when there is no such group).
+        """
+        self._call("POST", f"groups/{quote(container_group_id)}/hide", {"times": times})
+
     def requests(self, action: str | None = None) -> list[dict[str, Any]]:
         suffix = f"?action={quote(action)}" if action else ""
         return list(self._call("GET", f"requests{suffix}")["requests"])
@@ -94,13 +102,20 @@ class AdminClient:
         schedule_failure_rate: float = 0.0,
         times: int | None = None,
         message: str | None = None,
+        response_delay_seconds: float = 0.0,
     ) -> None:
-        """Inject a fault into `action` ("*" for every action)."""
+        """Inject a fault into `action` ("*" for every action).
+
+        `latency_seconds` waits before the request is handled, so the answer reflects the state after the
+        wait; `response_delay_seconds` waits after the answer was computed, so it shows the state when the
+        request arrived, delivered late (a stale observation). See `eci_emulator.faults.Fault`.
+        """
         body: dict[str, Any] = {
             "error_code": error_code,
             "http_status": http_status,
             "rate": rate,
             "latency_seconds": latency_seconds,
+            "response_delay_seconds": response_delay_seconds,
             "drop_rate": drop_rate,
             "schedule_failure_rate": schedule_failure_rate,
             "times": times,

@@ -6,9 +6,13 @@ Routes (JSON in and out):
   GET    /_emulator/groups/{id}                 one group (404 when unknown or gone)
   DELETE /_emulator/groups/{id}                 delete it behind the client's back (drift)
   POST   /_emulator/groups/{id}/expire          reclaim it now (spot): status Expired
+  POST   /_emulator/groups/{id}/hide            {times: N >= 1, default 1}: the next N DescribeContainerGroups /
+                                                DescribeContainerGroupStatus answers that would list it omit it
   GET    /_emulator/requests[?action=Action]    the request log; DELETE clears it
   GET    /_emulator/acr-instances               the registry catalog; POST adds {acrInstances, privateRegistries}
-  GET    /_emulator/faults                      PUT /_emulator/faults/{action} sets one; DELETE [/{action}] clears
+  GET    /_emulator/faults                      PUT /_emulator/faults/{action} sets one (body: Fault's fields,
+                                                e.g. latency_seconds, response_delay_seconds); DELETE [/{action}]
+                                                clears
   GET    /_emulator/rate-limits                 PUT /_emulator/rate-limits/{action} {rate, burst};
                                                 DELETE /_emulator/rate-limits/{action} removes the limit;
                                                 PUT /_emulator/rate-limits {enabled: bool}
@@ -52,7 +56,7 @@ def _route(
     if head == "health" and method == "GET":
         return 200, {"ok": True, "url": emulator.url}
     if head == "groups":
-        return _groups(emulator, method, rest)
+        return _groups(emulator, method, rest, body)
     if head == "requests":
         if method == "GET":
             action = query.get("action", [None])[0]
@@ -97,7 +101,7 @@ def _route(
     return 404, {"error": f"no admin route {method} /{'/'.join(parts)}"}
 
 
-def _groups(emulator: Emulator, method: str, rest: list[str]) -> Answer:
+def _groups(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answer:
     backend = emulator.backend
     if not rest and method == "GET":
         return 200, {"ContainerGroups": backend.list_groups()}
@@ -108,6 +112,15 @@ def _groups(emulator: Emulator, method: str, rest: list[str]) -> Answer:
         return (200, {"deleted": rest[0]}) if backend.remove_group(rest[0]) else (404, {"error": "no group"})
     if len(rest) == 2 and rest[1] == "expire" and method == "POST":
         return (200, {"expired": rest[0]}) if backend.expire_group(rest[0]) else (404, {"error": "no group"})
+    if len(rest) == 2 and rest[1] == "hide" and method == "POST":
+        # The ECI reference is silent on list consistency; this models a Describe that misses a group that
+        # exists (an eventually consistent index), the emulator's own choice.
+        if not isinstance(body, dict):
+            raise TypeError('the body must be a JSON object like {"times": 1}')
+        times = body.get("times", 1)
+        if backend.hide_group(rest[0], times):
+            return 200, {"hidden": rest[0], "times": times}
+        return 404, {"error": "no group"}
     return 404, {"error": "no such groups route"}
 
 

@@ -196,8 +196,12 @@ class Backend:
         max_limit: int,
         default_limit: int,
         render: Callable[[Group, GroupView], dict[str, Any]],
+        hide: bool = False,
     ) -> tuple[list[dict[str, Any]], str, int]:
-        """One page of the groups matching the filters, rendered: (page, NextToken, TotalCount)."""
+        """One page of the groups matching the filters, rendered: (page, NextToken, TotalCount).
+
+        hide: leave out the groups with `hidden` omissions left, as if they were gone (see hide_group).
+        """
         reader = Reader(own)
         ids = _parse_ids(own.get("ContainerGroupIds"), max_ids)
         limit = reader.integer("Limit", 1, max_limit) or default_limit
@@ -230,6 +234,7 @@ class Backend:
             else:
                 candidates = list(self._groups.values())
             matches: list[Group] = []
+            hidden: list[Group] = []
             filtered = bool(filters or tags)
             for group in candidates:
                 spec = group.spec
@@ -242,9 +247,18 @@ class Backend:
                     continue
                 if since_second is not None and view.since < now - since_second:
                     continue
+                if hide and group.hidden > 0:
+                    hidden.append(group)
+                    continue
                 matches.append(group)
             page = [group for group in matches if group.seq >= start_seq]
             token = str(page[limit].seq) if len(page) > limit else ""
+            # A hidden group spends one omission per answer it would have been on: one whose page (from
+            # NextToken up to the next page's first group) covers it.
+            end_seq = page[limit].seq if len(page) > limit else None
+            for group in hidden:
+                if group.seq >= start_seq and (end_seq is None or group.seq < end_seq):
+                    group.hidden -= 1
             rendered = [render(group, view_group(group, now, self.timings)) for group in page[:limit]]
         return rendered, token, len(matches)
 
@@ -256,6 +270,7 @@ class Backend:
             MAX_DESCRIBE_LIMIT,
             MAX_DESCRIBE_LIMIT,
             lambda group, view: render_group(group, view, with_events),
+            hide=True,
         )
         return {
             "RequestId": new_request_id(),
@@ -266,7 +281,7 @@ class Backend:
 
     def _describe_status(self, own: dict[str, str], _: bool) -> dict[str, Any]:
         page, token, _total = self._select(
-            own, MAX_STATUS_IDS, MAX_STATUS_LIMIT, MAX_STATUS_LIMIT, render_status
+            own, MAX_STATUS_IDS, MAX_STATUS_LIMIT, MAX_STATUS_LIMIT, render_status, hide=True
         )
         return {"RequestId": new_request_id(), "NextToken": token, "Data": page}
 
@@ -437,6 +452,23 @@ class Backend:
                     container_group_id,
                 )
             )
+            return True
+
+    def hide_group(self, container_group_id: str, times: int = 1) -> bool:
+        """Leave the group out of the next `times` DescribeContainerGroups / DescribeContainerGroupStatus
+        answers that would include it, while it goes on existing (its other actions still find it).
+
+        The ECI reference is silent on whether those lists are consistent; this models a Describe that misses
+        a group (an eventually consistent index, say), the emulator's own choice. Each answer whose page
+        would have held the group spends one omission; DescribeContainerGroupEvents is not affected.
+        """
+        if isinstance(times, bool) or not isinstance(times, int) or times < 1:
+            raise ValueError(f"times must be an integer of at least 1, not {times!r}")
+        with self._lock:
+            group = self._groups.get(container_group_id)
+            if group is None or self._view(group, self.clock.now()) is None:
+                return False
+            group.hidden = times
             return True
 
     def reset(self) -> None:

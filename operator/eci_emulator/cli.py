@@ -104,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="ACTION=KEY=VALUE,...",
         help="inject a fault from the start, e.g. '*=error_code=ServiceUnavailable,rate=0.2' (repeatable; "
-        "keys: error_code, http_status, message, rate, latency_seconds, drop_rate, schedule_failure_rate, times)",
+        "keys: error_code, http_status, message, rate, latency_seconds (wait before handling), "
+        "response_delay_seconds (wait after handling: a late, stale answer), drop_rate, schedule_failure_rate, "
+        "times)",
     )
     parser.add_argument("--log-level", default="INFO")
     return parser

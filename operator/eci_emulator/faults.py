@@ -1,4 +1,5 @@
-"""Faults injected per action: error answers, added latency, dropped connections, schedule failures."""
+"""Faults injected per action: error answers, added latency, late answers, dropped connections, schedule
+failures."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ class Fault:
     message: str = "The request has failed due to a temporary failure of the server."
     rate: float = 1.0
     latency_seconds: float = 0.0
-    """Added before answering (real seconds)."""
+    """Real seconds slept BEFORE the request is handled: the answer, sent after the wait, reflects the state
+    at the end of the wait (a slow server or a slow way in). Also delays dropped connections and errors."""
+    response_delay_seconds: float = 0.0
+    """Real seconds slept AFTER the answer was computed, before it is sent: the answer shows the state at the
+    time the request arrived, delivered late (a slow way back), so it may be stale by the time the client
+    reads it, e.g. listing a group the client deleted meanwhile. Applies to every answer the fault lets
+    through (successes and error answers alike), not to dropped connections."""
     drop_rate: float = 0.0
     """Share of requests whose connection is closed without an answer."""
     schedule_failure_rate: float = 0.0
@@ -29,8 +36,9 @@ class Fault:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        if self.latency_seconds < 0:
-            raise ValueError("latency_seconds must not be negative")
+        for name in ("latency_seconds", "response_delay_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be at least 1")
 
@@ -38,6 +46,9 @@ class Fault:
 @dataclass
 class FaultDecision:
     latency_seconds: float = 0.0
+    """Sleep this long before handling the request (see Fault.latency_seconds)."""
+    response_delay_seconds: float = 0.0
+    """Sleep this long between computing the answer and sending it (see Fault.response_delay_seconds)."""
     drop: bool = False
     error: tuple[str, int, str] | None = None
     schedule_failure: bool = False
@@ -69,7 +80,9 @@ class FaultInjector:
                 fault.times -= 1
                 if fault.times <= 0:
                     self._faults = {key: value for key, value in self._faults.items() if value is not fault}
-            decision = FaultDecision(latency_seconds=fault.latency_seconds)
+            decision = FaultDecision(
+                latency_seconds=fault.latency_seconds, response_delay_seconds=fault.response_delay_seconds
+            )
             if fault.drop_rate and self._random.random() < fault.drop_rate:
                 decision.drop = True
             elif fault.error_code and self._random.random() < fault.rate:

@@ -114,6 +114,8 @@ class Group:
     """Bumped by every change to the group (update, restart, expiry) to drop `status_cache`."""
     status_cache: tuple[int, int, float, float, GroupView] | None = field(default=None, repr=False)
     """(version, timings generation, computed at, valid until, light view)."""
+    hidden: int = 0
+    """Describe answers left that omit the group although it exists (the admin `hide` fault)."""
 
 
 def _state(state: str, **fields: Any) -> dict[str, Any]:

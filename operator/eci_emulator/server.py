@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -70,6 +71,20 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 512
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up (reset, broken pipe) gets one log line; anything else its traceback."""
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            logger.info("client %s hung up: %s", _address(client_address), error)
+            return
+        super().handle_error(request, client_address)
+
+
+def _address(client_address: Any) -> str:
+    if isinstance(client_address, tuple) and len(client_address) >= 2:
+        return f"{client_address[0]}:{client_address[1]}"
+    return str(client_address)
 
 
 class Emulator:
@@ -198,6 +213,10 @@ class Emulator:
         """Reclaim a group as a spot instance is: it turns Expired."""
         return self.backend.expire_group(container_group_id)
 
+    def hide_group(self, container_group_id: str, times: int = 1) -> bool:
+        """Answer Describe calls as if the group were gone, `times` times: an eventually consistent list."""
+        return self.backend.hide_group(container_group_id, times)
+
     def set_rate_limit(self, action: str, rate: float, burst: float) -> None:
         self.rate_limiter.set(action, rate, burst)
 
@@ -213,8 +232,14 @@ class Emulator:
     def serve_eci(
         self, method: str, parameters: dict[str, str], host: str
     ) -> tuple[int, dict[str, Any] | None]:
-        """Answer one RPC request: (HTTP status, body); body None means drop the connection."""
+        """Answer one RPC request: (HTTP status, body); body None means drop the connection.
+
+        Injected faults: `latency_seconds` is slept before the request is handled (the answer reflects the
+        state after the wait); `response_delay_seconds` is slept after the answer was computed and logged,
+        before it is returned to be sent (the answer shows the state when the request arrived, delivered late).
+        """
         action = parameters.get("Action", "")
+        response_delay = 0.0
         request_id = new_request_id()
         entry: dict[str, Any] = {
             "time": iso8601(time.time()),
@@ -236,6 +261,7 @@ class Emulator:
                 entry.update(http_status=0, error_code="ConnectionDropped", request_id="")
                 self.request_log.record(entry)
                 return 0, None
+            response_delay = decision.response_delay_seconds
             if decision.error is not None:
                 code, status, message = decision.error
                 raise EciError(code, message, status)
@@ -269,6 +295,9 @@ class Emulator:
                 "Message": "The request processing has failed due to some unknown error.",
                 "Recommend": "",
             }
+        finally:
+            if response_delay:
+                time.sleep(response_delay)  # the answer is computed (a snapshot of now), sent late
 
 
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
@@ -287,23 +316,37 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def _send_json(self, status: int, payload: Any) -> None:
+        def _send_json(self, status: int, payload: Any, what: str) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except ConnectionError as error:  # reset, broken pipe: the client is gone, nothing to report
+                self.close_connection = True
+                logger.info(
+                    "client %s hung up before the answer to %s (HTTP %d) was written: %s",
+                    _address(self.client_address),
+                    what,
+                    status,
+                    error,
+                )
 
         def _dispatch(self) -> None:
             split = urlsplit(self.path)
             body = self._body()
             if split.path.startswith(ADMIN_PREFIX) or split.path == ADMIN_PREFIX.rstrip("/"):
                 status, payload = handle_admin(emulator, self.command, split.path, split.query, body)
-                self._send_json(status, payload)
+                self._send_json(status, payload, f"{self.command} {split.path}")
                 return
             if split.path != "/":
-                self._send_json(404, {"Code": "InvalidAction.NotFound", "Message": f"No route {split.path}"})
+                self._send_json(
+                    404,
+                    {"Code": "InvalidAction.NotFound", "Message": f"No route {split.path}"},
+                    f"{self.command} {split.path}",
+                )
                 return
             pairs = parse_qsl(split.query, keep_blank_values=True)
             content_type = self.headers.get("Content-Type", "")
@@ -327,7 +370,7 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                         "Recommend": "",
                     },
                 )
-                self._send_json(status, payload)
+                self._send_json(status, payload, parameters.get("Action") or "an ECI request")
                 return
             status, result = emulator.serve_eci(self.command, parameters, host)
             if result is None:
@@ -335,7 +378,7 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self._send_json(status, result)
+            self._send_json(status, result, parameters.get("Action") or "an ECI request")
 
         def do_GET(self) -> None:
             self._dispatch()

@@ -15,6 +15,9 @@ import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkeci.request.v20180808.DescribeContainerGroupsRequest import DescribeContainerGroupsRequest
+from aliyunsdkeci.request.v20180808.DescribeContainerGroupStatusRequest import (
+    DescribeContainerGroupStatusRequest,
+)
 
 from eci_emulator.admin import AdminClient, AdminError
 from eci_emulator.pytest_plugin import EmulatorFixture
@@ -63,6 +66,44 @@ def test_drift_delete_and_expire(
     with pytest.raises(AdminError) as raised:
         admin.expire_group(first)
     assert raised.value.status == 404
+
+
+def test_a_hidden_group_is_left_out_of_describe_answers(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    admin = eci_emulator.admin
+    group_id, other_id = create(name="one"), create(name="two")
+    by_id = {"ContainerGroupIds": json.dumps([group_id])}
+    admin.hide_group(group_id, times=2)
+    for _ in range(2):
+        answer = call(DescribeContainerGroupsRequest, **by_id)
+        assert (answer["TotalCount"], answer["ContainerGroups"]) == (0, [])
+        assert admin.group(group_id) is not None  # it goes on existing
+    shown = call(DescribeContainerGroupsRequest, **by_id)
+    assert [group["ContainerGroupId"] for group in shown["ContainerGroups"]] == [group_id]
+    assert shown["TotalCount"] == 1
+    # DescribeContainerGroupStatus too; an answer that lists only other groups spends nothing.
+    admin.hide_group(group_id)
+    others = call(DescribeContainerGroupStatusRequest, ContainerGroupIds=json.dumps([other_id]))
+    assert [group["ContainerGroupId"] for group in others["Data"]] == [other_id]
+    listed = call(DescribeContainerGroupStatusRequest)
+    assert [group["ContainerGroupId"] for group in listed["Data"]] == [other_id]
+    listed = call(DescribeContainerGroupStatusRequest)
+    assert [group["ContainerGroupId"] for group in listed["Data"]] == [group_id, other_id]
+
+
+def test_hiding_an_unknown_group_or_a_bad_count_is_refused(
+    eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    admin = eci_emulator.admin
+    with pytest.raises(AdminError) as raised:
+        admin.hide_group("eci-unknown")
+    assert raised.value.status == 404
+    group_id = create()
+    for times in (0, -1, 1.5, True, "2"):
+        with pytest.raises(AdminError) as raised:
+            admin.hide_group(group_id, times=times)  # type: ignore[arg-type]
+        assert raised.value.status == 400
 
 
 def test_the_request_log_redacts_secrets(

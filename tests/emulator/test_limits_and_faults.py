@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import socket
+import struct
 import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
+from aliyunsdkeci.request.v20180808.DeleteContainerGroupRequest import DeleteContainerGroupRequest
 from aliyunsdkeci.request.v20180808.DescribeContainerGroupsRequest import DescribeContainerGroupsRequest
 
+from eci_emulator.cli import _fault
 from eci_emulator.faults import Fault
 from eci_emulator.pytest_plugin import EmulatorFixture
-from eci_emulator.testing import Call, container_params
+from eci_emulator.signature import API_VERSION, TIMESTAMP_FORMAT, sign, string_to_sign
+from eci_emulator.testing import REGION_ID, Call, container_params
 
 
 def test_a_burst_is_throttled(call: Call, eci_emulator: EmulatorFixture) -> None:
@@ -96,6 +106,100 @@ def test_added_latency(call: Call, eci_emulator: EmulatorFixture) -> None:
     started = time.monotonic()
     call(DescribeContainerGroupsRequest)
     assert time.monotonic() - started >= 0.3
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def test_a_response_delay_delivers_the_state_from_when_the_request_arrived(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    admin = eci_emulator.admin
+    group_id = create()
+    admin.clear_requests()
+    admin.set_fault("DescribeContainerGroups", response_delay_seconds=1.0, times=1)
+    assert admin.faults()["DescribeContainerGroups"]["response_delay_seconds"] == 1.0
+    ids = json.dumps([group_id])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        late = pool.submit(call, DescribeContainerGroupsRequest, ContainerGroupIds=ids)
+        # The answer is computed (and logged) before the delay: once logged, delete the group under it.
+        _wait_for(lambda: bool(admin.requests("DescribeContainerGroups")))
+        call(DeleteContainerGroupRequest, ContainerGroupId=group_id)
+        assert admin.group(group_id) is None
+        assert not late.done()
+        answer = late.result(timeout=10)
+    assert time.monotonic() - started >= 1.0
+    # Delivered after the deletion, yet it shows the group as it was when the request arrived.
+    assert [group["ContainerGroupId"] for group in answer["ContainerGroups"]] == [group_id]
+    assert answer["TotalCount"] == 1
+    # The fault was used up: a fresh Describe sees the deletion.
+    assert call(DescribeContainerGroupsRequest, ContainerGroupIds=ids)["TotalCount"] == 0
+
+
+def test_latency_answers_with_the_state_after_the_wait(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    admin = eci_emulator.admin
+    group_id = create()
+    admin.set_fault("DescribeContainerGroups", latency_seconds=1.0, times=1)
+    ids = json.dumps([group_id])
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        started = time.monotonic()
+        late = pool.submit(call, DescribeContainerGroupsRequest, ContainerGroupIds=ids)
+        # The fault removes itself when it is applied: from then on the request is waiting, not yet handled.
+        _wait_for(lambda: admin.faults() == {})
+        call(DeleteContainerGroupRequest, ContainerGroupId=group_id)
+        assert not late.done()
+        answer = late.result(timeout=10)
+    assert time.monotonic() - started >= 1.0
+    assert (answer["TotalCount"], answer["ContainerGroups"]) == (0, [])
+
+
+def test_a_response_delay_from_the_command_line_and_its_bounds() -> None:
+    action, fault = _fault("DescribeContainerGroups=response_delay_seconds=0.5,times=2")
+    assert (action, fault.response_delay_seconds, fault.latency_seconds, fault.times) == (
+        "DescribeContainerGroups",
+        0.5,
+        0.0,
+        2,
+    )
+    with pytest.raises(ValueError, match="response_delay_seconds"):
+        Fault(response_delay_seconds=-1)
+
+
+def test_a_client_hang_up_is_one_log_line(
+    eci_emulator: EmulatorFixture, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    eci_emulator.admin.set_fault("DescribeContainerGroups", latency_seconds=0.3)
+    parameters = {
+        "Action": "DescribeContainerGroups",
+        "RegionId": REGION_ID,
+        "Version": API_VERSION,
+        "Format": "JSON",
+        "AccessKeyId": eci_emulator.access_key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": str(uuid.uuid4()),
+        "Timestamp": time.strftime(TIMESTAMP_FORMAT, time.gmtime()),
+    }
+    parameters["Signature"] = sign(eci_emulator.access_key_secret, string_to_sign("GET", parameters))
+    caplog.set_level(logging.INFO, logger="eci_emulator.server")
+    with socket.create_connection((eci_emulator.host, eci_emulator.port)) as connection:
+        query = urlencode(parameters)
+        connection.sendall(f"GET /?{query} HTTP/1.1\r\nHost: {eci_emulator.endpoint}\r\n\r\n".encode())
+        # Hang up with a reset while the emulator is still waiting out the latency.
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any("hung up" in r.getMessage() for r in caplog.records):
+        time.sleep(0.05)
+    lines = [record.getMessage() for record in caplog.records if "hung up" in record.getMessage()]
+    assert len(lines) == 1 and "DescribeContainerGroups" in lines[0], lines
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_a_schedule_failure(
