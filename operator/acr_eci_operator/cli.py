@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
+import secrets
+import socket
 import sys
 
 import kopf
@@ -55,13 +58,26 @@ def main(argv: list[str] | None = None) -> int:
         settings.poll_interval,
         "all namespaces" if args.all_namespaces else ", ".join(args.namespace),
     )
+    # kopf pauses peered replicas of equal priority alike: a random priority lets exactly one (the
+    # highest) act. The identity is ours so that the poller can read the same peering object.
+    identity = f"{os.environ.get('POD_ID') or socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+    priority = random.randint(1, 1_000_000)
+    peering_name = None if args.standalone else (args.peering or None)
     kopf.run(
-        standalone=args.standalone,
-        peering_name=args.peering,
+        standalone=args.standalone or peering_name is None,
+        peering_name=peering_name,
         clusterwide=args.all_namespaces,
         namespaces=args.namespace,
         liveness_endpoint=args.liveness,
-        memo=kopf.Memo(settings=settings),
+        identity=identity,  # type: ignore[arg-type]
+        priority=priority,
+        memo=kopf.Memo(
+            settings=settings,
+            identity=identity,
+            priority=priority,
+            peering_name=peering_name,
+            namespaces=None if args.all_namespaces else list(args.namespace),
+        ),
     )
     return 0
 

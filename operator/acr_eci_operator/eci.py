@@ -21,6 +21,7 @@ from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerExcept
 from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 
+from acr_eci_operator.errors import OperatorError
 from acr_eci_operator.settings import RateLimit, Settings
 
 logger = logging.getLogger(__name__)
@@ -62,15 +63,20 @@ RETRYABLE_CODES = frozenset(
         "containerRepositoryAuthorizationFailed",
         "SDK.HttpError",
         "SDK.ServerUnreachable",
+        "SDK.Timeout",
     }
 )
+LATER_CODES = frozenset({"IncorrectStatus", "OperationConflict"})
+"""The group is moving between phases: the call may succeed once it settles. Retried by the reconciler
+(after the next observation), not inside the call."""
 NOT_FOUND_CODES = frozenset(
     {"InvalidParameter.NotFound", "InvalidContainerGroupId.NotFound", "ContainerGroup.NotFound"}
 )
 
 
-class EciError(Exception):
-    """An ECI call failed. `retryable` says whether the same call may succeed later."""
+class EciError(OperatorError):
+    """An ECI call failed: the reason is ECI's error code; `transient` says whether the same call may be
+    sent again at once (with backoff); `retryable` whether the work may succeed later."""
 
     def __init__(
         self,
@@ -80,15 +86,17 @@ class EciError(Exception):
         http_status: int | None = None,
         request_id: str | None = None,
     ) -> None:
+        super().__init__(
+            code, f"{action}: {message}", retryable=is_retryable(code, http_status) or code in LATER_CODES
+        )
         self.action = action
         self.code = code
-        self.message = message
+        self.detail = message
         self.http_status = http_status
         self.request_id = request_id
-        super().__init__(f"{action}: {code}: {message}")
 
     @property
-    def retryable(self) -> bool:
+    def transient(self) -> bool:
         return is_retryable(self.code, self.http_status)
 
     @property
@@ -145,7 +153,10 @@ class EciClient:
     def __init__(self, settings: Settings, max_attempts: int = 6, backoff_cap: float = 30.0) -> None:
         self.settings = settings
         self.max_attempts = max_attempts
-        self.backoff_cap = backoff_cap
+        # In-call retries never wait longer than work retries do (ACR_ECI_RETRY_CAP_SECONDS).
+        self.backoff_cap = min(backoff_cap, settings.retry_cap)
+        # The SDK's own time-outs bound each HTTP exchange; this bounds the whole call, whatever hangs.
+        self.call_timeout = settings.connect_timeout + settings.read_timeout + 5.0
         self.mutate_bucket = TokenBucket(settings.mutate_limit)
         self.describe_bucket = TokenBucket(settings.describe_limit)
         self._clients: dict[str, AcsClient] = {}
@@ -216,14 +227,19 @@ class EciClient:
         while True:
             await bucket.acquire()
             try:
-                return await asyncio.to_thread(self._send, action, region_id, params)
-            except EciError as error:
-                attempt += 1
-                if not (retry and error.retryable and attempt < self.max_attempts):
-                    raise
-                delay = backoff_delay(attempt, cap=self.backoff_cap)
-                logger.info("%s failed with %s; retry %d in %.1fs", action, error.code, attempt, delay)
-                await asyncio.sleep(delay)
+                return await asyncio.wait_for(
+                    asyncio.to_thread(self._send, action, region_id, params), timeout=self.call_timeout
+                )
+            except TimeoutError:
+                error = EciError(action, "SDK.Timeout", f"no answer within {self.call_timeout:g}s")
+            except EciError as raised:
+                error = raised
+            attempt += 1
+            if not (retry and error.transient and attempt < self.max_attempts):
+                raise error
+            delay = backoff_delay(attempt, cap=self.backoff_cap)
+            logger.info("%s failed with %s; retry %d in %.1fs", action, error.code, attempt, delay)
+            await asyncio.sleep(delay)
 
     async def create_container_group(self, region_id: str, params: Mapping[str, str]) -> str:
         answer = await self.call("CreateContainerGroup", region_id, params)
@@ -243,27 +259,19 @@ class EciClient:
         return True
 
     async def describe_container_groups(
-        self, region_id: str, container_group_ids: Sequence[str]
+        self, region_id: str, container_group_ids: Sequence[str], retry: bool = True
     ) -> list[dict[str, Any]]:
-        """Describe the given groups, 20 ids per call, a few calls at a time (the rate limiter still
-        applies); groups ECI no longer knows are simply absent."""
-        in_flight = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
-
-        async def describe(batch: list[str]) -> list[dict[str, Any]]:
-            async with in_flight:
-                answer = await self.call(
-                    "DescribeContainerGroups",
-                    region_id,
-                    {"ContainerGroupIds": json.dumps(batch), "Limit": str(DESCRIBE_BATCH)},
-                )
-            return list(answer.get("ContainerGroups") or [])
-
-        batches = [
-            list(container_group_ids[start : start + DESCRIBE_BATCH])
-            for start in range(0, len(container_group_ids), DESCRIBE_BATCH)
-        ]
-        answers = await asyncio.gather(*(describe(batch) for batch in batches))
-        return [group for answer in answers for group in answer]
+        """Describe at most 20 groups by id in one call; groups ECI does not report are simply absent
+        (which alone does not prove they are gone: the caller confirms)."""
+        if len(container_group_ids) > DESCRIBE_BATCH:
+            raise ValueError(f"at most {DESCRIBE_BATCH} ids per DescribeContainerGroups call")
+        answer = await self.call(
+            "DescribeContainerGroups",
+            region_id,
+            {"ContainerGroupIds": json.dumps(list(container_group_ids)), "Limit": str(DESCRIBE_BATCH)},
+            retry=retry,
+        )
+        return list(answer.get("ContainerGroups") or [])
 
     async def find_container_groups_by_tag(
         self, region_id: str, key: str, value: str

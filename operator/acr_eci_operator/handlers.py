@@ -1,40 +1,43 @@
-"""kopf handlers: thin wrappers that hand each resource to the reconciler built at start-up."""
+"""kopf handlers: kopf watches the resources and runs peering and the liveness endpoint; everything
+else is the controller's. Only watch-event handlers are registered, so kopf keeps no bookkeeping on the
+resources (no progress or last-handled annotations, no finalizer of its own): the controller manages
+its finalizer itself."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any
 
 import kopf
 
+from acr_eci_operator.controller import Controller
 from acr_eci_operator.eci import EciClient
 from acr_eci_operator.kube import GROUP, PLURAL, VERSION, Kube, load_api_client
-from acr_eci_operator.poller import Poller
-from acr_eci_operator.reconcile import Reconciler
+from acr_eci_operator.poller import Leadership, Poller
 from acr_eci_operator.settings import Settings
 
-FINALIZER = "eci.acr-operator.dev/finalizer"
 RESOURCE = (GROUP, VERSION, PLURAL)
 
 
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     config: Settings = memo["settings"]
-    settings.persistence.finalizer = FINALIZER
-    # kopf's own bookkeeping lives in annotations of our prefix, never in status.
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
     settings.posting.level = logging.WARNING
-    # Peered replicas of equal priority all pause; a random priority lets exactly one (the highest) act.
-    settings.peering.priority = random.randint(1, 1_000_000)
-    kube = Kube(load_api_client())
-    reconciler = Reconciler(config, EciClient(config), kube, kube.post_event)
-    poller = Poller(reconciler, config.poll_interval)
-    memo["reconciler"] = reconciler
+    settings.peering.lifetime = config.peering_lifetime
+    kube = Kube(load_api_client(), timeout=config.kube_timeout)
+    eci = EciClient(config)
+    peering_name = memo.get("peering_name")
+    leadership = Leadership(
+        kube if peering_name else None,
+        identity=memo["identity"],
+        priority=memo["priority"],
+        peering_name=peering_name,
+        namespaces=memo.get("namespaces") or [None],
+    )
+    controller = Controller(config, eci, kube, kube.post_event, active=leadership.active)
+    poller = Poller(controller, eci, config.poll_interval, leadership)
+    memo["controller"] = controller
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")
 
@@ -45,15 +48,26 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+    controller: Controller | None = memo.get("controller")
+    if controller is not None:
+        await controller.stop()
 
 
-@kopf.on.resume(*RESOURCE, id="ensure-on-resume")
-@kopf.on.create(*RESOURCE, id="ensure-on-create")
-@kopf.on.update(*RESOURCE, id="ensure-on-update")
-async def ensure(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await memo["reconciler"].ensure(body, retry)
+@kopf.on.event(*RESOURCE)
+async def watched(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
+    body = event["object"]
+    if event.get("type") == "DELETED":
+        memo["controller"].forget(str((body.get("metadata") or {}).get("uid") or ""))
+    else:
+        memo["controller"].seen(body)
 
 
-@kopf.on.delete(*RESOURCE, id="delete")
-async def delete(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
-    await memo["reconciler"].delete(body, retry)
+@kopf.on.probe(id="poller")
+async def poller_alive(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+    """Fails (kopf's /healthz answers 500) when no poll cycle completed for 3 intervals; otherwise
+    says what the replica holds (resources in memory, workers running, whether it is active)."""
+    poller: Poller = memo["poller"]
+    if not poller.alive():
+        raise kopf.PermanentError("no poll cycle completed for 3 poll intervals")
+    controller: Controller = memo["controller"]
+    return controller.summary()

@@ -10,11 +10,15 @@ import base64
 import datetime
 import logging
 import os
-from collections.abc import Mapping
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
+from acr_eci_operator.errors import KubernetesUnavailable, OperatorError
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +26,27 @@ GROUP = "eci.acr-operator.dev"
 VERSION = "v1alpha1"
 PLURAL = "acrcontainergroups"
 KIND = "AcrContainerGroup"
+PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
 
 
-class SecretMissing(LookupError):
-    """A referenced Secret, or a key in it, does not exist (or the operator may not read it)."""
+class SecretMissing(OperatorError):
+    """A referenced Secret, or a key in it, does not exist (or the operator may not read it): retried,
+    so the resource heals when the Secret appears (GitOps applies in any order)."""
 
-    def __init__(self, name: str, key: str, reason: str) -> None:
+    def __init__(self, name: str, key: str, why: str) -> None:
         self.name = name
         self.key = key
-        self.reason = reason
-        super().__init__(f"Secret {name!r} {reason}")
+        super().__init__("SecretNotFound", f"Secret {name!r} {why}", retryable=True)
+
+
+class SecretNotText(OperatorError):
+    """A referenced Secret value is not UTF-8 text (ECI parameters are text); the value is never shown.
+    Retried like a missing Secret: Secrets are not watched, so a corrected value is read on a retry."""
+
+    def __init__(self, name: str, key: str) -> None:
+        self.name = name
+        self.key = key
+        super().__init__("SecretNotText", f"Secret {name!r} key {key!r} is not UTF-8 text", retryable=False)
 
 
 def load_api_client() -> client.ApiClient:
@@ -46,14 +61,34 @@ def load_api_client() -> client.ApiClient:
 class Kube:
     """Reads Secrets and the resource, and writes its status subresource."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, timeout: float = 30.0) -> None:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self.timeout = timeout
+
+    async def _run(self, what: str, call: Callable[[], T]) -> T:
+        """Run a blocking client call in a worker thread, bounded by the time-out; any failure the
+        caller did not handle becomes KubernetesUnavailable (status and reason only: an ApiException's
+        body may echo what was sent)."""
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(call), timeout=self.timeout)
+        except TimeoutError:
+            raise KubernetesUnavailable(f"{what}: no answer within {self.timeout:g}s") from None
+        except ApiException as error:
+            raise KubernetesUnavailable(f"{what}: {error.status} {error.reason}") from None
+        except OSError as error:
+            raise KubernetesUnavailable(f"{what}: {type(error).__name__}") from None
+
+    @property
+    def _request_timeout(self) -> float:
+        return self.timeout
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         def read() -> str:
             try:
-                secret = self.core.read_namespaced_secret(name, namespace)
+                secret = self.core.read_namespaced_secret(
+                    name, namespace, _request_timeout=self._request_timeout
+                )
             except ApiException as error:
                 if error.status == 404:
                     raise SecretMissing(name, key, f"does not exist in namespace {namespace}") from None
@@ -63,35 +98,105 @@ class Kube:
             data = secret.data or {}
             if key not in data:
                 raise SecretMissing(name, key, f"has no key {key!r}")
-            return base64.b64decode(data[key]).decode("utf-8")
+            try:
+                return base64.b64decode(data[key]).decode("utf-8")
+            except UnicodeDecodeError:
+                raise SecretNotText(name, key) from None
 
-        return await asyncio.to_thread(read)
+        return await self._run(f"reading Secret {namespace}/{name}", read)
 
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         def read() -> dict[str, Any] | None:
             try:
-                body = self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+                body = self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self._request_timeout
+                )
             except ApiException as error:
                 if error.status == 404:
                     return None
                 raise
             return cast(dict[str, Any], body)  # the client types it as object
 
-        return await asyncio.to_thread(read)
+        return await self._run(f"reading {namespace}/{name}", read)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch status (a None value removes a field). A resource already gone is ignored."""
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
+        """Merge-patch status (a None value removes a field); the object as stored after it, or None
+        when the resource is already gone."""
 
-        def patch() -> None:
+        def patch() -> dict[str, Any] | None:
             try:
-                self.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, PLURAL, name, {"status": status}
+                body = self.custom.patch_namespaced_custom_object_status(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    {"status": status},
+                    _request_timeout=self._request_timeout,
                 )
             except ApiException as error:
-                if error.status != 404:
-                    raise
+                if error.status == 404:
+                    return None
+                raise
+            return cast(dict[str, Any], body)
 
-        await asyncio.to_thread(patch)
+        return await self._run(f"writing the status of {namespace}/{name}", patch)
+
+    async def set_finalizers(
+        self, namespace: str, name: str, finalizers: list[str], resource_version: str
+    ) -> dict[str, Any] | None:
+        """Replace metadata.finalizers, only if the object is still at `resource_version` (a 409 is
+        raised as KubernetesUnavailable and retried with a fresh read). None: the object is gone."""
+
+        def patch() -> dict[str, Any] | None:
+            try:
+                body = self.custom.patch_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}},
+                    _request_timeout=self._request_timeout,
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+            return cast(dict[str, Any], body)
+
+        return await self._run(f"updating the finalizers of {namespace}/{name}", patch)
+
+    async def peering_status(self, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """The status of kopf's peering object (KopfPeering in `namespace`, ClusterKopfPeering when
+        None): one entry per operator replica. None when the object does not exist."""
+
+        def read() -> dict[str, Any] | None:
+            try:
+                if namespace is None:
+                    body = self.custom.get_cluster_custom_object(
+                        PEERING_GROUP,
+                        PEERING_VERSION,
+                        "clusterkopfpeerings",
+                        name,
+                        _request_timeout=self._request_timeout,
+                    )
+                else:
+                    body = self.custom.get_namespaced_custom_object(
+                        PEERING_GROUP,
+                        PEERING_VERSION,
+                        namespace,
+                        "kopfpeerings",
+                        name,
+                        _request_timeout=self._request_timeout,
+                    )
+            except ApiException as error:
+                if error.status == 404:
+                    return None
+                raise
+            return cast(dict[str, Any], cast(dict[str, Any], body).get("status") or {})
+
+        return await self._run(f"reading the peering object {name}", read)
 
     async def post_event(self, reference: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Post a core/v1 Event about the resource; a failure to post is logged, never raised."""
@@ -118,15 +223,17 @@ class Kube:
         }
 
         def create() -> None:
-            self.core.create_namespaced_event(metadata["namespace"], body)
+            self.core.create_namespaced_event(
+                metadata["namespace"], body, _request_timeout=self._request_timeout
+            )
 
         try:
-            await asyncio.to_thread(create)
-        except ApiException as error:
+            await self._run("posting an event", create)
+        except KubernetesUnavailable as error:
             logger.warning(
                 "could not post event %s on %s/%s: %s",
                 reason,
                 metadata["namespace"],
                 metadata["name"],
-                error.reason,
+                error.message,
             )

@@ -560,6 +560,15 @@ class AcrContainerGroupStatus:
     applied_hash: str | None = field(
         default=None, metadata=doc("Digest of the wire parameters last sent to ECI for this group.")
     )
+    update_count: int | None = field(
+        default=None,
+        metadata=doc(
+            "How many updates ECI accepted for the current group; part of the ClientToken of the next "
+            "update, so each intended change has its own token.",
+            minimum=0,
+            format="int64",
+        ),
+    )
     last_event_time: str | None = field(
         default=None, metadata=doc("Time of the newest ECI event already posted as a Kubernetes Event.")
     )

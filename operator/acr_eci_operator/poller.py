@@ -1,63 +1,174 @@
-"""One shared loop that asks ECI about every tracked group, 20 per call, once per poll interval.
+"""One shared loop that asks ECI about every known group, 20 per call, once per poll interval.
 
 No resource has a timer of its own: with N groups a poll costs ceil(N / 20) DescribeContainerGroups
-calls per region, whatever N is.
+calls per region, whatever N is (plus one call per batch in which a group seemed to be missing, to
+confirm it by id). The poll never waits for a busy resource: it hands each answer to the controller,
+which keeps it for the resource's worker. A failed call loses its batch for this interval, not the
+region. The poll runs only on the active replica (peering), and its last completed cycle is what the
+liveness probe checks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
+import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from acr_eci_operator.eci import EciError
-from acr_eci_operator.reconcile import Reconciler, Tracked
+from acr_eci_operator.controller import Controller, Target
+from acr_eci_operator.eci import DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, EciClient
+from acr_eci_operator.errors import OperatorError
+from acr_eci_operator.kube import Kube
 
 logger = logging.getLogger(__name__)
 
-RECLAIMED_PHASES = frozenset({"Expired"})
-"""Phases in which ECI took the group away (spot reclaim): treated as a lost group."""
+LIVENESS_INTERVALS = 3
+"""The liveness probe fails when no poll cycle completed for this many intervals."""
+
+
+def peering_allows(status: Mapping[str, Any], identity: str, priority: int, now: datetime.datetime) -> bool:
+    """kopf's peering rule, read from its peering object: this replica acts when it has announced itself
+    and no other live replica has the same or a higher priority (kopf pauses equal ones too)."""
+    if identity not in status:
+        return False
+    for peer_id, info in status.items():
+        if peer_id == identity or not isinstance(info, Mapping):
+            continue
+        try:
+            lastseen = datetime.datetime.fromisoformat(str(info.get("lastseen")))
+            lifetime = datetime.timedelta(seconds=int(info.get("lifetime") or 60))
+            peer_priority = int(info.get("priority") or 0)
+        except (TypeError, ValueError):
+            continue
+        if lastseen.tzinfo is None:
+            lastseen = lastseen.replace(tzinfo=datetime.UTC)
+        if lastseen + lifetime > now and peer_priority >= priority:
+            return False
+    return True
+
+
+class Leadership:
+    """Whether this replica is the one that acts: always when standalone; with peering, by kopf's rule
+    over the peering object of every served namespace (or the cluster-wide one)."""
+
+    def __init__(
+        self,
+        kube: Kube | None,
+        identity: str,
+        priority: int,
+        peering_name: str | None,
+        namespaces: Sequence[str | None],
+    ) -> None:
+        self.kube = kube
+        self.identity = identity
+        self.priority = priority
+        self.peering_name = peering_name
+        self.namespaces = list(namespaces)
+        self.active = peering_name is None
+
+    async def check(self) -> bool:
+        if self.kube is None or self.peering_name is None:
+            return True
+        now = datetime.datetime.now(datetime.UTC)
+        try:
+            for namespace in self.namespaces:
+                status = await self.kube.peering_status(namespace, self.peering_name)
+                if status is not None and not peering_allows(status, self.identity, self.priority, now):
+                    self.active = False
+                    return False
+        except OperatorError as error:
+            logger.warning("could not read the peering object (%s); keeping the current role", error.message)
+            return self.active
+        self.active = True
+        return True
 
 
 class Poller:
-    """Polls ECI for all tracked groups and hands each answer to the reconciler."""
+    """Polls ECI for all known groups and hands each answer to the controller."""
 
-    def __init__(self, reconciler: Reconciler, interval: float) -> None:
-        self.reconciler = reconciler
+    def __init__(
+        self,
+        controller: Controller,
+        eci: EciClient,
+        interval: float,
+        leadership: Leadership,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.controller = controller
+        self.eci = eci
         self.interval = interval
+        self.leadership = leadership
+        self.clock = clock
+        self.last_cycle = clock()
+
+    def alive(self) -> bool:
+        """False when no poll cycle completed for LIVENESS_INTERVALS intervals (a wedged operator)."""
+        return self.clock() - self.last_cycle <= LIVENESS_INTERVALS * self.interval
 
     async def run(self) -> None:
+        next_full = self.clock()
+        early_gap = min(1.0, self.interval / 4)
         while True:
-            started = asyncio.get_running_loop().time()
+            started = self.clock()
+            full = started >= next_full
             try:
-                await self.poll_once()
+                self.controller.set_active(await self.leadership.check())
+                if self.controller.active:
+                    await self.poll_once(pending_only=not full)
             except Exception:  # one bad poll must not stop polling
                 logger.exception("poll failed")
-            elapsed = asyncio.get_running_loop().time() - started
-            await asyncio.sleep(max(0.0, self.interval - elapsed))
-
-    async def poll_once(self) -> None:
-        by_region: dict[str, list[Tracked]] = defaultdict(list)
-        for tracked in list(self.reconciler.tracked.values()):
-            by_region[tracked.region_id].append(tracked)
-        for region_id, entries in by_region.items():
-            ids = [entry.container_group_id for entry in entries]
+            if full:
+                self.last_cycle = self.clock()
+                next_full = started + self.interval
             try:
-                groups = await self.reconciler.eci.describe_container_groups(region_id, ids)
-            except EciError as error:
-                logger.warning("polling %d groups in %s failed: %s", len(ids), region_id, error.code)
-                continue
-            found = {str(group.get("ContainerGroupId")): group for group in groups}
-            for entry in entries:
-                group = found.get(entry.container_group_id)
-                try:
-                    if group is None or group.get("Status") in RECLAIMED_PHASES:
-                        if group is not None:
-                            await self.reconciler.observe(entry, group)
-                        await self.reconciler.group_missing(entry)
-                    else:
-                        await self.reconciler.observe(entry, group)
-                except Exception:
-                    logger.exception(
-                        "%s: handling group %s failed", entry.resource.key, entry.container_group_id
-                    )
+                # A worker waiting for its first observation asks for an early poll of such groups only;
+                # the requests of one burst are gathered into one poll.
+                await asyncio.wait_for(
+                    self.controller.poll_now.wait(), timeout=max(0.0, next_full - self.clock())
+                )
+                await asyncio.sleep(max(0.0, min(early_gap, next_full - self.clock())))
+            except TimeoutError:
+                pass
+            self.controller.poll_now.clear()
+
+    async def poll_once(self, pending_only: bool = False) -> None:
+        """Ask about every known group (or only those with no observation yet)."""
+        by_region: dict[str, list[Target]] = defaultdict(list)
+        for target in self.controller.targets(pending_only=pending_only):
+            by_region[target.region_id].append(target)
+        in_flight = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
+        batches = [
+            (region_id, targets[start : start + DESCRIBE_BATCH])
+            for region_id, targets in by_region.items()
+            for start in range(0, len(targets), DESCRIBE_BATCH)
+        ]
+
+        async def poll(region_id: str, batch: list[Target]) -> None:
+            async with in_flight:
+                await self._poll_batch(region_id, batch)
+
+        await asyncio.gather(*(poll(region_id, batch) for region_id, batch in batches))
+
+    async def _poll_batch(self, region_id: str, batch: list[Target]) -> None:
+        ids = [target.container_group_id for target in batch]
+        try:
+            found = await self._describe(region_id, ids)
+            missing = [group_id for group_id in ids if group_id not in found]
+            if missing:
+                # One answer that leaves a group out is not proof that it is gone: ask again by id.
+                found.update(await self._describe(region_id, missing))
+        except OperatorError as error:
+            logger.warning("polling %d groups in %s failed: %s", len(ids), region_id, error)
+            for target in batch:
+                self.controller.observation_failed(target)
+            return
+        for target in batch:
+            self.controller.observed(target, found.get(target.container_group_id))
+
+    async def _describe(self, region_id: str, ids: list[str]) -> dict[str, Mapping[str, Any]]:
+        # No retries inside the call: a batch that fails is asked again next interval.
+        groups = await self.eci.describe_container_groups(region_id, ids, retry=False)
+        return {str(group.get("ContainerGroupId")): group for group in groups}

@@ -56,6 +56,13 @@ class Settings:
     """ECI_CONNECT_TIMEOUT_SECONDS."""
     read_timeout: float = 10.0
     """ECI_READ_TIMEOUT_SECONDS."""
+    retry_cap: float = 300.0
+    """ACR_ECI_RETRY_CAP_SECONDS: the longest wait between two attempts of failed work (backoff cap)."""
+    kube_timeout: float = 30.0
+    """ACR_ECI_KUBE_TIMEOUT_SECONDS: the longest any one Kubernetes API call may take."""
+    peering_lifetime: int = 15
+    """ACR_ECI_PEERING_LIFETIME_SECONDS: how long a replica that stopped answering keeps the active role
+    (kopf's peering lifetime); a killed active replica is replaced within this time."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -86,6 +93,9 @@ class Settings:
             log_level=reader.choice("ACR_ECI_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             connect_timeout=reader.number("ECI_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.1),
             read_timeout=reader.number("ECI_READ_TIMEOUT_SECONDS", 10.0, minimum=0.1),
+            retry_cap=reader.number("ACR_ECI_RETRY_CAP_SECONDS", 300.0, minimum=0.1),
+            kube_timeout=reader.number("ACR_ECI_KUBE_TIMEOUT_SECONDS", 30.0, minimum=0.1),
+            peering_lifetime=int(reader.number("ACR_ECI_PEERING_LIFETIME_SECONDS", 15, minimum=2)),
         )
 
 

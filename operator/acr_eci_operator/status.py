@@ -8,13 +8,9 @@ from typing import Any
 
 from acr_eci_operator.models import Condition, merge_condition
 
-TERMINAL_PHASES = frozenset({"Succeeded", "Failed", "Expired", "ScheduleFailed"})
-"""Phases a group never leaves on its own."""
-FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
-"""Phases in which every container ran to an end (a Never group that reached one is not run again)."""
-UPDATABLE_PHASES = frozenset({"Pending", "Running"})
-"""UpdateContainerGroup accepts only groups in these phases."""
 PULL_FAILURE_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+CRASH_REASONS = frozenset({"CrashLoopBackOff", "RunContainerError", "CreateContainerError"})
+"""Container waiting reasons that mean it fails to run (Argo CD shows such Pods Degraded)."""
 
 
 def now_iso() -> str:
@@ -92,6 +88,28 @@ def ready_condition(
 ) -> dict[str, Any]:
     """Ready: True when Running with every container ready, or Succeeded; otherwise why not."""
     phase = str(group.get("Status") or "Unknown")
+    for init in group.get("InitContainers") or []:
+        state = init.get("CurrentState") or {}
+        failed_exit = state.get("State") == "Terminated" and int(state.get("ExitCode") or 0) != 0
+        if failed_exit or state.get("Reason") in CRASH_REASONS:
+            why = state.get("Reason") or f"exit code {state.get('ExitCode')}"
+            return condition(
+                "Ready",
+                False,
+                "InitContainerFailed",
+                f"init container {init.get('Name', '')} failed: {why}",
+                generation,
+            )
+    for container in containers:
+        if container.get("reason") in CRASH_REASONS:
+            return condition(
+                "Ready",
+                False,
+                str(container["reason"]),
+                f"container {container['name']} is {container['state']} ({container['reason']}) after "
+                f"{container['restartCount']} restarts",
+                generation,
+            )
     if phase == "Succeeded":
         return condition("Ready", True, "Succeeded", "every container exited 0", generation)
     if phase == "Running" and containers and all(c["ready"] for c in containers):
@@ -112,6 +130,18 @@ def ready_condition(
                 generation,
             )
     return condition("Ready", False, phase, f"the container group is {phase}", generation)
+
+
+def observation_failed(after_seconds: float, generation: int | None) -> dict[str, Any]:
+    """Ready is Unknown when ECI could not be asked about the group for a while: the last known state
+    may no longer be true."""
+    return {
+        "type": "Ready",
+        "status": "Unknown",
+        "reason": "ObservationFailed",
+        "message": f"the container group could not be observed at ECI for more than {after_seconds:g}s",
+        "observedGeneration": generation,
+    }
 
 
 def observed_status(group: Mapping[str, Any], generation: int | None) -> dict[str, Any]:

@@ -29,6 +29,19 @@ def groups_for(eci: EmulatorFixture, uid: str) -> list[dict[str, Any]]:
     return [g for g in eci.admin.groups() if tags(g).get("acr-eci-operator/uid") == uid]
 
 
+def orphaned_groups(eci: EmulatorFixture, uid: str) -> list[dict[str, Any]]:
+    """Groups let go by deletionPolicy Orphan: their uid tag says `orphaned-<uid>`."""
+    return [g for g in eci.admin.groups() if tags(g).get("acr-eci-operator/uid") == f"orphaned-{uid}"]
+
+
+def polls_later(eci: EmulatorFixture, count: int = 3) -> None:
+    """Wait until the operator has polled ECI `count` more times."""
+    polls = len(eci.admin.requests("DescribeContainerGroups"))
+    wait_for(
+        lambda: len(eci.admin.requests("DescribeContainerGroups")) >= polls + count, what=f"{count} polls"
+    )
+
+
 def phase_is(cluster: Cluster, name: str, phase: str) -> Callable[[], bool]:
     return lambda: cluster.status(name).get("phase") == phase
 
@@ -77,7 +90,7 @@ def test_create_reaches_running_with_status_and_conditions(
     assert sorted(reposted()) == sorted(event["Reason"] for event in eci_events)
     # kopf's own bookkeeping is not in status.
     assert set(status) <= {
-        "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "lastEventTime", "phase",
+        "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "updateCount", "lastEventTime", "phase",
         "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions",
     }  # fmt: skip
 
@@ -247,8 +260,10 @@ def test_a_group_that_succeeded_keeps_its_final_status_when_it_vanishes(
     wait_for(
         lambda: "keeping its final status" in operator.log(), what="the operator noticing the group is gone"
     )
+    polls_later(eci_emulator)
     status = cluster.status("job")
     assert (status["phase"], status["containerGroupId"]) == ("Succeeded", group_id)
+    assert cluster.condition("job", "Ready")["reason"] == "Succeeded"
     assert len(created(eci_emulator)) == 1
 
 
@@ -295,10 +310,12 @@ def test_orphan_leaves_the_group_running_and_tagged(
     cluster.delete("web")
     wait_for(lambda: cluster.get("web") is None, what="the resource gone")
     assert not eci_emulator.admin.requests("DeleteContainerGroup")
-    (group,) = groups_for(eci_emulator, body["metadata"]["uid"])
-    assert tags(group)["acr-eci-operator/orphaned"] == "true"
+    uid = body["metadata"]["uid"]
+    assert groups_for(eci_emulator, uid) == []  # no resource owns it any more
+    (group,) = orphaned_groups(eci_emulator, uid)
+    assert tags(group)["acr-eci-operator/name"] == "web"
     # The tag update passes through Updating; the group keeps running.
-    wait_for(lambda: groups_for(eci_emulator, body["metadata"]["uid"])[0]["Status"] == "Running")
+    wait_for(lambda: orphaned_groups(eci_emulator, uid)[0]["Status"] == "Running")
 
 
 def test_a_delete_that_cannot_succeed_keeps_the_finalizer_until_orphaned(
@@ -319,7 +336,7 @@ def test_a_delete_that_cannot_succeed_keeps_the_finalizer_until_orphaned(
     # The way out the condition names: orphan the terminating resource.
     cluster.patch("web", {"spec": {"deletionPolicy": "Orphan"}})
     wait_for(lambda: cluster.get("web") is None, what="the resource gone")
-    assert len(groups_for(eci_emulator, body["metadata"]["uid"])) == 1
+    assert len(orphaned_groups(eci_emulator, body["metadata"]["uid"])) == 1
 
 
 def test_changing_an_operator_default_does_not_flag_existing_groups(
@@ -332,9 +349,11 @@ def test_changing_an_operator_default_does_not_flag_existing_groups(
     first.stop()
 
     start_operator(ECI_DEFAULT_SECURITY_GROUP_ID="sg-another0default", ECI_DEFAULT_VSWITCH_IDS="vsw-another")
-    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "UpToDate", what="the resumed check")
-    assert cluster.condition("web", "Synced")["status"] == "True"
+    polls_later(eci_emulator)
+    synced = cluster.condition("web", "Synced")
+    assert (synced["status"], synced["reason"]) == ("True", "Created")
     assert len(created(eci_emulator)) == 1
+    assert not eci_emulator.admin.requests("UpdateContainerGroup")
 
 
 def test_a_schedule_failed_group_is_replaced_when_its_spec_changes(
@@ -361,10 +380,8 @@ def test_a_restart_over_resources_in_sync_writes_nothing(
     first = start_operator()
     cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
     wait_for(phase_is(cluster, "web", "Running"))
+    polls_later(eci_emulator)
     first.stop()
-    second = start_operator()
-    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "UpToDate", what="the resumed check")
-    second.stop()
     settled = (cluster.get("web") or {})["metadata"]["resourceVersion"]
 
     start_operator()

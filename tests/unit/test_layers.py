@@ -24,7 +24,7 @@ def top(names: set[str]) -> set[str]:
     return {name.split(".")[0] for name in names}
 
 
-@pytest.mark.parametrize("module", ["models", "mapping", "status", "settings"])
+@pytest.mark.parametrize("module", ["models", "mapping", "status", "settings", "planner", "errors"])
 def test_pure_layers_do_no_io(module: str) -> None:
     imported = top(imports_of(SOURCE / "acr_eci_operator" / f"{module}.py"))
     assert not imported & {"kopf", "kubernetes", "aliyunsdkcore", "aliyunsdkeci", "requests", "urllib3"}
@@ -39,12 +39,18 @@ def test_only_the_eci_client_touches_the_sdk() -> None:
     assert users == {"eci.py"}
 
 
-def test_only_handlers_and_cli_and_reconcile_know_kopf() -> None:
+def test_only_handlers_and_cli_know_kopf() -> None:
     users = {
         path.name for path in (SOURCE / "acr_eci_operator").glob("*.py") if "kopf" in top(imports_of(path))
     }
-    # reconcile raises kopf's TemporaryError / PermanentError subclasses that carry the retry policy.
-    assert users == {"handlers.py", "cli.py", "reconcile.py"}
+    # The controller retries with its own backoff; kopf only watches, peers and serves /healthz.
+    assert users == {"handlers.py", "cli.py"}
+
+
+def test_the_planner_imports_only_pure_modules() -> None:
+    imported = imports_of(SOURCE / "acr_eci_operator" / "planner.py")
+    ours = {name for name in imported if name.startswith("acr_eci_operator")}
+    assert ours <= {"acr_eci_operator", "acr_eci_operator.mapping", "acr_eci_operator.models"}
 
 
 def test_the_emulator_and_the_operator_share_no_code() -> None:

@@ -1,0 +1,954 @@
+"""The controller: one worker per resource that plans and acts, and the one status writer.
+
+How a resource flows:
+
+- kopf's watch calls `seen(body)` for every version of every resource; the controller keeps the newest
+  body per uid and kicks the resource's worker when something that matters changed (generation,
+  annotations, deletion, a missing finalizer, or first sight). A known group id is polled from then on,
+  whatever state the spec is in.
+- The poller calls `observed(...)` with what ECI reported; an observation that began before the last
+  mutating call for the group is discarded; one that changes what status shows kicks the worker.
+- A worker runs one reconcile at a time for its resource: fold the latest observation into status,
+  ask the planner (pure) for the next action, carry it out, and ask again until the plan ends the work.
+  Any failure is an `OperatorError`: `_fail` writes it to the Synced condition (and an event), and the
+  worker tries again after a capped exponential backoff with jitter, until it succeeds or the resource
+  goes. Nothing else acts on ECI, so work started by a poll and work started by an edit share one path.
+
+Crash safety rests on the ClientToken `<uid>-<incarnation>` for creates (ECI returns the first group for
+a token it has seen), on ownership tags (a group created just before a crash is found by its uid tag and
+adopted), and on the group id written to status right after the create. The incarnation grows only for
+deliberate re-creations. Update tokens name one intended change: `<uid>-u<updates>-<digest of group id
+and content>`, so a rollback and roll-forward is applied, and a retry of the same change is not applied
+twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from acr_eci_operator import mapping, models, planner
+from acr_eci_operator.eci import EciClient, EciError
+from acr_eci_operator.errors import InvalidSpec, OperatorError
+from acr_eci_operator.kube import GROUP, KIND, VERSION, Kube
+from acr_eci_operator.planner import Action, Desired, Known, Observation, Plan
+from acr_eci_operator.settings import Settings
+from acr_eci_operator.status import (
+    condition,
+    event_key,
+    get_condition,
+    new_events,
+    observation_failed,
+    observed_status,
+    set_condition,
+)
+
+logger = logging.getLogger(__name__)
+
+FINALIZER = "eci.acr-operator.dev/finalizer"
+TAG_UID = f"{models.OWNER_TAG_PREFIX}uid"
+TAG_NAMESPACE = f"{models.OWNER_TAG_PREFIX}namespace"
+TAG_NAME = f"{models.OWNER_TAG_PREFIX}name"
+ORPHANED_PREFIX = "orphaned-"
+"""An orphaned group's uid tag value becomes `orphaned-<uid>`: it stays traceable, no resource owns it
+any more, and no tag is added (a group may already carry ECI's limit of 20)."""
+
+IMMUTABLE_WIRE_FIELDS = (
+    "ContainerGroupName",
+    "RegionId",
+    "ZoneId",
+    "SecurityGroupId",
+    "VSwitchId",
+    "InstanceType",
+)
+"""CreateContainerGroup parameters that UpdateContainerGroup cannot change (left out of applied_hash)."""
+
+OBSERVATION_FAILED_INTERVALS = 3
+"""Ready turns Unknown (ObservationFailed) when a group could not be observed for this many intervals."""
+MAX_STEPS = 4
+"""Plan-and-act rounds in one reconcile (Recreate then Create is the longest chain)."""
+
+PostEvent = Callable[[Mapping[str, Any], str, str, str], Awaitable[None]]
+"""post_event(object reference body, type, reason, message)."""
+
+
+def applied_hash(params: Mapping[str, str]) -> str:
+    """A digest of everything UpdateContainerGroup can change (secret values included, so rotation shows)."""
+    mutable = {k: v for k, v in params.items() if k not in IMMUTABLE_WIRE_FIELDS and k != "ClientToken"}
+    return hashlib.sha256(json.dumps(mutable, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def update_token(uid: str, update_count: int, container_group_id: str, digest: str) -> str:
+    """One ClientToken per intended change: the n-th update of this group to this content (at most 64
+    ASCII characters, as ECI allows)."""
+    change = hashlib.sha256(f"{container_group_id}|{digest}".encode()).hexdigest()[:12]
+    return f"{uid}-u{update_count}-{change}"
+
+
+def backoff(attempt: int, cap: float, base: float = 1.0) -> float:
+    """Capped exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2**attempt)."""
+    ceiling = min(cap, base * (2 ** min(attempt, 30)))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def resource_version(body: Mapping[str, Any]) -> int | None:
+    """metadata.resourceVersion as a number. The apiserver's are etcd revisions, which grow; a watch
+    event older than what we already hold (our own status write answered first) is then ignored."""
+    raw = str((body.get("metadata") or {}).get("resourceVersion") or "")
+    return int(raw) if raw.isdigit() else None
+
+
+@dataclass
+class Resource:
+    """The parts of an AcrContainerGroup the controller reads."""
+
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+    spec: Mapping[str, Any]
+    annotations: Mapping[str, str]
+    status: Mapping[str, Any]
+    deleting: bool
+    finalizers: tuple[str, ...]
+    resource_version: str
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> Resource:
+        metadata = body.get("metadata") or {}
+        return cls(
+            namespace=str(metadata.get("namespace", "")),
+            name=str(metadata.get("name", "")),
+            uid=str(metadata.get("uid", "")),
+            generation=int(metadata.get("generation") or 0),
+            spec=body.get("spec") or {},
+            annotations=metadata.get("annotations") or {},
+            status=body.get("status") or {},
+            deleting=bool(metadata.get("deletionTimestamp")),
+            finalizers=tuple(metadata.get("finalizers") or ()),
+            resource_version=str(metadata.get("resourceVersion") or ""),
+        )
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """Enough of the body for an Event to address the object."""
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "metadata": {"namespace": self.namespace, "name": self.name, "uid": self.uid},
+        }
+
+    @property
+    def trigger(self) -> tuple[Any, ...]:
+        """What, when it changes, needs a reconcile (status changes do not)."""
+        ours = tuple(sorted((k, v) for k, v in self.annotations.items() if k.startswith("k8s.aliyun.com/")))
+        return (self.generation, ours, self.deleting, FINALIZER in self.finalizers)
+
+    def known(self) -> Known:
+        status = self.status
+        applied = status.get("applied")
+        return Known(
+            container_group_id=str(status.get("containerGroupId") or "") or None,
+            applied=dict(applied) if isinstance(applied, Mapping) and status.get("appliedHash") else None,
+            applied_hash=status.get("appliedHash"),
+            observed_generation=status.get("observedGeneration"),
+            last_phase=status.get("phase"),
+        )
+
+
+def owner_tags(resource: Resource) -> dict[str, str]:
+    return {TAG_UID: resource.uid, TAG_NAMESPACE: resource.namespace, TAG_NAME: resource.name}
+
+
+@dataclass
+class DesiredState:
+    """The spec turned into wire parameters (Secrets read), cached per generation and annotations."""
+
+    trigger: tuple[Any, ...]
+    spec: models.AcrContainerGroupSpec
+    annotations: Mapping[str, str]
+    secrets: Mapping[tuple[str, str], str]
+    region_id: str
+    create_params: Mapping[str, str]
+    registries: list[dict[str, Any]]
+    desired: Desired
+    registry_access: dict[str, Any]
+
+
+@dataclass
+class Entry:
+    """What the controller knows of one resource, in memory only."""
+
+    resource: Resource
+    epoch: int = 0
+    """Grows before and after every mutating call for the group; odd while one is in flight."""
+    group: Mapping[str, Any] | None = None
+    """The latest valid Describe answer for the group."""
+    observation: Observation | None = None
+    observation_failed_since: float | None = None
+    desired: DesiredState | None = None
+    attempts: int = 0
+    seen_events: set[str] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    busy: bool = False
+
+    @property
+    def container_group_id(self) -> str | None:
+        return str(self.resource.status.get("containerGroupId") or "") or None
+
+    def region_id(self, default: str) -> str:
+        return str(self.resource.status.get("regionId") or self.resource.spec.get("regionId") or default)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One group for the poller to ask about, with the epoch its answer must still match."""
+
+    uid: str
+    region_id: str
+    container_group_id: str
+    epoch: int
+
+
+class Controller:
+    """Owns every resource's state and worker; the poller and kopf's watch feed it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        eci: EciClient,
+        kube: Kube,
+        post_event: PostEvent,
+        clock: Callable[[], float] = time.monotonic,
+        active: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.eci = eci
+        self.kube = kube
+        self.post_event = post_event
+        self.clock = clock
+        self.defaults = mapping.Defaults(
+            region_id=settings.region_id,
+            security_group_id=settings.default_security_group_id,
+            v_switch_ids=settings.default_v_switch_ids,
+        )
+        self.entries: dict[str, Entry] = {}
+        self.active = active
+        """Whether this replica acts (peering); a paused one holds nothing and starts no work."""
+        self._announced = False
+        self.poll_now = asyncio.Event()
+        """Set when a worker waits for an observation: the poller asks ECI without waiting its interval."""
+
+    # ------------------------------------------------------------------------------ inputs
+
+    def seen(self, body: Mapping[str, Any]) -> None:
+        """A version of a resource from the watch."""
+        resource = Resource.from_body(body)
+        if not resource.uid:
+            return
+        entry = self.entries.get(resource.uid)
+        if entry is None:
+            if resource.deleting and FINALIZER not in resource.finalizers:
+                return
+            entry = self.entries[resource.uid] = Entry(resource)
+            self.kick(entry)
+            return
+        held, given = resource_version(body), entry.resource.resource_version
+        if held is not None and given.isdigit() and held < int(given):
+            return  # older than what our own write already answered
+        before = entry.resource.trigger
+        entry.resource = resource
+        if resource.trigger != before:
+            entry.desired = None
+            entry.attempts = 0
+            self.kick(entry)
+
+    def forget(self, uid: str) -> None:
+        """The resource is gone from the apiserver: drop everything held for it."""
+        entry = self.entries.pop(uid, None)
+        if entry is not None and entry.task is not None and not entry.busy:
+            entry.task.cancel()
+
+    def targets(self, pending_only: bool = False) -> list[Target]:
+        """Every group with a known id (or only those not observed since their last change), for the
+        poller; not those with a mutating call in flight."""
+        targets = []
+        for uid, entry in self.entries.items():
+            group_id = entry.container_group_id
+            if pending_only and self._observation(entry) is not None:
+                continue
+            if group_id and entry.epoch % 2 == 0:
+                targets.append(Target(uid, entry.region_id(self.settings.region_id), group_id, entry.epoch))
+        return targets
+
+    def observed(self, target: Target, group: Mapping[str, Any] | None) -> None:
+        """What ECI reported for a target (None: absent, confirmed by a second Describe by id)."""
+        entry = self.entries.get(target.uid)
+        if (
+            entry is None
+            or entry.epoch != target.epoch
+            or entry.container_group_id != target.container_group_id
+        ):
+            return  # a mutating call was sent since the request began: the answer may predate it
+        entry.observation_failed_since = None
+        phase = None if group is None else str(group.get("Status") or "Unknown")
+        observation = Observation(target.container_group_id, phase)
+        generation = entry.resource.status.get("observedGeneration")
+        changed = (
+            observation != entry.observation
+            or (group is None) != (entry.group is None)
+            or (
+                group is not None
+                and entry.group is not None
+                and observed_status(group, generation) != observed_status(entry.group, generation)
+            )
+        )
+        new_events = group is not None and any(
+            event_key(event) not in entry.seen_events for event in group.get("Events") or []
+        )
+        stale_unknown = _ready_reason(entry.resource.status) == "ObservationFailed"
+        entry.observation, entry.group = observation, group
+        if changed or new_events or stale_unknown:
+            self.kick(entry)
+
+    def observation_failed(self, target: Target) -> None:
+        """The poller could not ask ECI about the group this time."""
+        entry = self.entries.get(target.uid)
+        if entry is None:
+            return
+        now = self.clock()
+        if entry.observation_failed_since is None:
+            entry.observation_failed_since = now
+        elif (
+            now - entry.observation_failed_since > self._observation_deadline()
+            and _ready_reason(entry.resource.status) != "ObservationFailed"
+        ):
+            self.kick(entry)
+
+    def set_active(self, active: bool) -> None:
+        """Peering decided whether this replica acts. A paused replica drops all it holds: the watch
+        lists every resource again when it resumes."""
+        if active == self.active and self._announced:
+            return
+        self.active, self._announced = active, True
+        if active:
+            logger.info("this replica is active: polling and reconciling")
+            for entry in list(self.entries.values()):
+                self.kick(entry)
+            return
+        logger.info("this replica is paused (another replica is active): stopping all work")
+        for entry in list(self.entries.values()):
+            if entry.task is not None:
+                entry.task.cancel()
+        self.entries.clear()
+
+    def summary(self) -> dict[str, Any]:
+        """What this replica holds, for the liveness endpoint (memory follows the live set)."""
+        return {
+            "active": self.active,
+            "resources": len(self.entries),
+            "workers": sum(1 for e in self.entries.values() if e.task is not None and not e.task.done()),
+            "seenEvents": sum(len(e.seen_events) for e in self.entries.values()),
+        }
+
+    async def stop(self) -> None:
+        tasks = [entry.task for entry in self.entries.values() if entry.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------------------ workers
+
+    def kick(self, entry: Entry) -> None:
+        """Ask the resource's worker to reconcile now (starting it if it is not running)."""
+        entry.wake.set()
+        if self.active and (entry.task is None or entry.task.done()):
+            entry.task = asyncio.create_task(self._worker(entry), name=f"reconcile {entry.resource.key}")
+
+    async def _worker(self, entry: Entry) -> None:
+        while self.active and self.entries.get(entry.resource.uid) is entry:
+            entry.wake.clear()
+            entry.busy = True
+            try:
+                delay = await self._reconcile(entry)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a defect: keep the worker alive and try again later
+                logger.exception("%s: reconcile failed unexpectedly", entry.resource.key)
+                delay = self._backoff(entry)
+            finally:
+                entry.busy = False
+            if delay is None:
+                if not entry.wake.is_set():
+                    return
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(entry.wake.wait(), timeout=delay)
+
+    def _backoff(self, entry: Entry) -> float:
+        delay = backoff(entry.attempts, self.settings.retry_cap)
+        entry.attempts += 1
+        return delay
+
+    def _observation_deadline(self) -> float:
+        return OBSERVATION_FAILED_INTERVALS * self.settings.poll_interval
+
+    # ------------------------------------------------------------------------------ reconcile
+
+    async def _reconcile(self, entry: Entry) -> float | None:
+        """One round of work: None when done, else the delay before the next round."""
+        try:
+            if not await self._refresh(entry):
+                return None
+            resource = entry.resource
+            if resource.deleting:
+                return await self._finalize(entry)
+            if FINALIZER not in resource.finalizers:
+                await self._add_finalizer(entry)
+            desired = await self._desired(entry)
+            for _ in range(MAX_STEPS):
+                result = planner.plan(desired.desired, entry.resource.known(), self._observation(entry))
+                logger.debug("%s: plan %s %s", entry.resource.key, result.action.value, result.reason)
+                if result.action is Action.CREATE:
+                    await self._create(entry, desired)
+                elif result.action is Action.RECREATE:
+                    await self._recreate(entry, desired, result)
+                elif result.action is Action.UPDATE:
+                    await self._update(entry, desired)
+                    entry.attempts = 0
+                    return None
+                elif result.action is Action.OBSERVE:
+                    self.poll_now.set()
+                    await self._commit(
+                        entry, conditions=[desired.registry_access], announce={"RegistryAccess": "Warning"}
+                    )
+                    return 2 * self.settings.poll_interval
+                elif result.action is Action.WAIT:
+                    await self._synced(entry, desired, False, result, event_type="Normal")
+                    return 2 * self.settings.poll_interval
+                elif result.action is Action.REFUSE:
+                    await self._synced(entry, desired, False, result)
+                    return None
+                else:
+                    await self._in_sync(entry, desired, result)
+                    entry.attempts = 0
+                    return None
+            return 0.0
+        except OperatorError as error:
+            return await self._fail(entry, error)
+
+    async def _refresh(self, entry: Entry) -> bool:
+        """Read the resource afresh before acting (the watch may lag); False when it is gone."""
+        body = await self.kube.get(entry.resource.namespace, entry.resource.name)
+        if body is None or (body.get("metadata") or {}).get("uid") != entry.resource.uid:
+            self.forget(entry.resource.uid)
+            return False
+        held = resource_version(body)
+        current = entry.resource.resource_version
+        if held is None or not current.isdigit() or held >= int(current):
+            if Resource.from_body(body).trigger != entry.resource.trigger:
+                entry.desired = None
+            entry.resource = Resource.from_body(body)
+        return True
+
+    def _observation(self, entry: Entry) -> Observation | None:
+        observation = entry.observation
+        if observation is None or observation.container_group_id != entry.container_group_id:
+            return None
+        return observation
+
+    async def _fail(self, entry: Entry, error: OperatorError) -> float | None:
+        """The one place a failure becomes a condition, an event and a retry decision."""
+        resource = entry.resource
+        message = error.message
+        if resource.deleting and not error.retryable:
+            message += (
+                "; the group is kept and the finalizer stays until this is fixed. To let the resource go "
+                "and leave the group running, set spec.deletionPolicy: Orphan on it"
+            )
+        failed = condition("Synced", False, error.reason, message, resource.generation)
+        try:
+            await self._commit(entry, conditions=[failed], announce={"Synced": "Warning"})
+        except OperatorError as write_error:
+            logger.warning(
+                "%s: %s (and the status could not be written: %s)", resource.key, error, write_error
+            )
+        if error.retryable or resource.deleting:
+            return self._backoff(entry)
+        entry.attempts = 0
+        return None
+
+    async def _desired(self, entry: Entry) -> DesiredState:
+        resource = entry.resource
+        if entry.desired is not None and entry.desired.trigger == resource.trigger:
+            return entry.desired
+        try:
+            spec = models.AcrContainerGroupSpec.from_dict(resource.spec)
+            annotations = dict(resource.annotations)
+            models.annotation_registries(annotations)
+        except models.SpecError as error:
+            raise InvalidSpec(str(error)) from None
+        secrets: dict[tuple[str, str], str] = {}
+        for ref in models.secret_refs(spec):
+            try:
+                secrets[(ref.name, ref.key)] = await self.kube.secret_value(
+                    resource.namespace, ref.name, ref.key
+                )
+            except OperatorError as error:
+                raise OperatorError(
+                    error.reason, f"{ref.field}: {error.message}", retryable=error.retryable
+                ) from None
+        region_id = str(resource.status.get("regionId") or spec.region_id or self.settings.region_id)
+        try:
+            params = mapping.create_parameters(
+                spec,
+                name=resource.name,
+                annotations=annotations,
+                defaults=self.defaults,
+                secrets=secrets,
+                client_token="-",
+                owner_tags=owner_tags(resource),
+            )
+        except models.SpecError as error:
+            raise InvalidSpec(str(error)) from None
+        entry.desired = DesiredState(
+            trigger=resource.trigger,
+            spec=spec,
+            annotations=annotations,
+            secrets=secrets,
+            region_id=region_id,
+            create_params=params,
+            registries=[r.to_dict() for r in mapping.effective_registries(spec, annotations)],
+            desired=Desired(
+                generation=resource.generation,
+                digest=applied_hash(params),
+                immutable=mapping.immutable_fields(resource.spec),
+                restart_policy=spec.restart_policy,
+                update_strategy=spec.update_strategy,
+            ),
+            registry_access=_registry_access(spec, annotations, resource.generation),
+        )
+        return entry.desired
+
+    # ------------------------------------------------------------------------------ actions
+
+    async def _mutate(self, entry: Entry, call: Awaitable[Any]) -> Any:
+        """Run a mutating ECI call; observations that began before it ends are discarded."""
+        entry.epoch += 1
+        entry.observation, entry.group = None, None
+        try:
+            return await call
+        finally:
+            entry.epoch += 1
+            entry.observation, entry.group = None, None
+
+    async def _add_finalizer(self, entry: Entry) -> None:
+        resource = entry.resource
+        body = await self.kube.set_finalizers(
+            resource.namespace, resource.name, [*resource.finalizers, FINALIZER], resource.resource_version
+        )
+        if body is not None:
+            entry.resource = Resource.from_body(body)
+
+    async def _create(self, entry: Entry, desired: DesiredState) -> None:
+        resource = entry.resource
+        creating = condition(
+            "Synced", False, "Creating", "creating the container group at ECI", resource.generation
+        )
+        creating["status"] = "Unknown"
+        await self._commit(
+            entry, conditions=[desired.registry_access, creating], announce={"RegistryAccess": "Warning"}
+        )
+        region_id = desired.region_id
+        if await self._adopt(entry, region_id):
+            return
+        incarnation = int(resource.status.get("incarnation") or 0)
+        params = {**desired.create_params, "ClientToken": f"{resource.uid}-{incarnation}"}
+        logger.info(
+            "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
+        )
+        try:
+            group_id = await self._mutate(entry, self.eci.create_container_group(region_id, params))
+        except EciError as error:
+            if error.code == "IdempotentParameterMismatch" and await self._adopt(entry, region_id):
+                return  # an earlier attempt with this token created a group from an older spec
+            raise
+        generation = resource.generation
+        created = condition("Synced", True, "Created", f"created container group {group_id}", generation)
+        scheduling = condition("Ready", False, "Scheduling", "the container group is Scheduling", generation)
+        await self._commit(
+            entry,
+            fields={
+                "containerGroupId": group_id,
+                "regionId": region_id,
+                "incarnation": incarnation,
+                "applied": dict(desired.desired.immutable),
+                "appliedHash": desired.desired.digest,
+                "updateCount": 0,
+                "registries": desired.registries,
+                "phase": "Scheduling",
+                "observedGeneration": resource.generation,
+            },
+            conditions=[created, scheduling],
+        )
+        await self.post_event(
+            resource.reference, "Normal", "Created", f"created ECI container group {group_id}"
+        )
+        logger.info("%s: created group %s", resource.key, group_id)
+        self.poll_now.set()
+
+    async def _adopt(self, entry: Entry, region_id: str) -> bool:
+        """Find a group made for this resource before a crash (by the uid tag); keep the newest only."""
+        resource = entry.resource
+        groups = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+        live = [g for g in groups if g.get("Status") not in ("Terminating", "Expired")]
+        if not live:
+            return False
+        live.sort(key=lambda g: str(g.get("CreationTime") or ""), reverse=True)
+        keep, extras = live[0], live[1:]
+        for extra in extras:
+            logger.warning(
+                "%s: deleting surplus group %s (keeping %s)",
+                resource.key,
+                extra["ContainerGroupId"],
+                keep["ContainerGroupId"],
+            )
+            await self.eci.delete_container_group(region_id, str(extra["ContainerGroupId"]))
+        group_id = str(keep["ContainerGroupId"])
+        logger.info("%s: adopted group %s found by its uid tag", resource.key, group_id)
+        # What the group was made from is unknown: no applied fields, no digest, so it is updated to the
+        # current spec once it can be.
+        await self._commit(
+            entry,
+            fields={
+                "containerGroupId": group_id,
+                "regionId": region_id,
+                "applied": None,
+                "appliedHash": None,
+                "updateCount": 0,
+                "phase": keep.get("Status"),
+            },
+        )
+        return True
+
+    async def _update(self, entry: Entry, desired: DesiredState) -> None:
+        resource = entry.resource
+        group_id = str(entry.container_group_id)
+        region_id = entry.region_id(self.settings.region_id)
+        count = int(resource.status.get("updateCount") or 0)
+        params = mapping.update_parameters(
+            desired.spec,
+            container_group_id=group_id,
+            annotations=desired.annotations,
+            defaults=self.defaults,
+            secrets=desired.secrets,
+            client_token=update_token(resource.uid, count, group_id, desired.desired.digest),
+            owner_tags=owner_tags(resource),
+        )
+        params["RegionId"] = region_id
+        logger.info("%s: updating group %s to generation %d", resource.key, group_id, resource.generation)
+        await self._mutate(entry, self.eci.update_container_group(region_id, params))
+        generation = resource.generation
+        await self._commit(
+            entry,
+            fields={
+                "appliedHash": desired.desired.digest,
+                "updateCount": count + 1,
+                "registries": desired.registries,
+                "phase": "Updating",
+                "observedGeneration": generation,
+            },
+            conditions=[
+                condition(
+                    "Synced",
+                    True,
+                    "Updated",
+                    f"updated container group {group_id} to generation {generation}",
+                    generation,
+                ),
+                # Ready for this generation needs an observation taken after ECI accepted the change.
+                condition("Ready", False, "Updating", f"ECI is applying generation {generation}", generation),
+                desired.registry_access,
+            ],
+        )
+        await self.post_event(
+            resource.reference, "Normal", "Updated", f"updated ECI container group {group_id}"
+        )
+        self.poll_now.set()
+
+    async def _recreate(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
+        """Delete the group (if it still exists) and clear status for a new incarnation."""
+        resource = entry.resource
+        group_id = str(entry.container_group_id)
+        region_id = entry.region_id(self.settings.region_id)
+        lost = result.reason == "ContainerGroupLost"
+        message = (
+            f"{result.message}; re-creating it"
+            if lost
+            else f"replacing container group {group_id}: {result.message}"
+        )
+        logger.log(logging.WARNING if lost else logging.INFO, "%s: %s", resource.key, message)
+        await self.post_event(resource.reference, "Warning" if lost else "Normal", result.reason, message)
+        incarnation = int(resource.status.get("incarnation") or 0) + 1
+        await self._commit(
+            entry,
+            fields={"incarnation": incarnation},
+            conditions=[condition("Synced", False, result.reason, message, resource.generation)],
+        )
+        if entry.observation is None or entry.observation.phase is not None:
+            await self._mutate(entry, self.eci.delete_container_group(region_id, group_id))
+        entry.seen_events.clear()
+        await self._commit(
+            entry,
+            fields={
+                "containerGroupId": None,
+                "applied": None,
+                "appliedHash": None,
+                "updateCount": None,
+                "phase": None,
+                "intranetIp": None,
+                "internetIp": None,
+                "containers": None,
+                "regionId": None,
+            },
+        )
+        desired.region_id = str(resource.spec.get("regionId") or self.settings.region_id)
+
+    async def _in_sync(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
+        resource = entry.resource
+        if result.reason == "Finished" and entry.observation is not None and entry.observation.phase is None:
+            logger.info(
+                "%s: finished group %s is gone at ECI; keeping its final status",
+                resource.key,
+                entry.container_group_id,
+            )
+        current = get_condition(resource.status.get("conditions"), "Synced")
+        fields: dict[str, Any] = {}
+        conditions = [desired.registry_access]
+        keep = (
+            current is not None
+            and current.get("status") == "True"
+            and current.get("observedGeneration") == resource.generation
+        )
+        if result.reason == "UpToDate":
+            fields["observedGeneration"] = resource.generation
+        if not keep or result.reason == "Finished":
+            conditions.append(condition("Synced", True, result.reason, result.message, resource.generation))
+        await self._commit(
+            entry, fields=fields, conditions=conditions, announce={"RegistryAccess": "Warning"}
+        )
+
+    async def _synced(
+        self, entry: Entry, desired: DesiredState, ok: bool, result: Plan, event_type: str = "Warning"
+    ) -> None:
+        new = condition("Synced", ok, result.reason, result.message, entry.resource.generation)
+        await self._commit(
+            entry,
+            conditions=[desired.registry_access, new],
+            announce={"Synced": event_type, "RegistryAccess": "Warning"},
+        )
+
+    # ------------------------------------------------------------------------------ delete
+
+    async def _finalize(self, entry: Entry) -> float | None:
+        """Delete every group that carries the resource's uid tag (or orphan them), then let it go."""
+        resource = entry.resource
+        if FINALIZER not in resource.finalizers:
+            self.forget(resource.uid)
+            return None
+        region_id = entry.region_id(self.settings.region_id)
+        found = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+        group_ids = [str(g["ContainerGroupId"]) for g in found if g.get("Status") != "Terminating"]
+        recorded = entry.container_group_id
+        if recorded and not any(str(g["ContainerGroupId"]) == recorded for g in found):
+            # Status names a group the tag search did not return: touch it only if it is ours.
+            described = await self.eci.describe_container_groups(region_id, [recorded])
+            for group in described:
+                tags = {t.get("Key"): t.get("Value") for t in group.get("Tags") or []}
+                if tags.get(TAG_UID) == resource.uid:
+                    group_ids.append(recorded)
+                else:
+                    logger.warning(
+                        "%s: status names group %s, which does not carry this resource's uid tag; "
+                        "leaving it alone",
+                        resource.key,
+                        recorded,
+                    )
+        if resource.spec.get("deletionPolicy") == "Orphan":
+            for group_id in group_ids:
+                await self._orphan(entry, region_id, group_id)
+        else:
+            for group_id in group_ids:
+                existed = await self._mutate(entry, self.eci.delete_container_group(region_id, group_id))
+                logger.info(
+                    "%s: deleted group %s%s", resource.key, group_id, "" if existed else " (already gone)"
+                )
+        remaining = [f for f in resource.finalizers if f != FINALIZER]
+        await self.kube.set_finalizers(
+            resource.namespace, resource.name, remaining, resource.resource_version
+        )
+        self.forget(resource.uid)
+        return None
+
+    async def _orphan(self, entry: Entry, region_id: str, group_id: str) -> None:
+        resource = entry.resource
+        params = {
+            "ContainerGroupId": group_id,
+            "UpdateType": "IncrementalUpdate",
+            "Tag.1.Key": TAG_UID,
+            "Tag.1.Value": f"{ORPHANED_PREFIX}{resource.uid}",
+        }
+        try:
+            await self._mutate(entry, self.eci.update_container_group(region_id, params))
+        except EciError as error:
+            logger.warning("%s: could not tag orphaned group %s: %s", resource.key, group_id, error.code)
+        logger.info("%s: orphaned group %s (deletionPolicy Orphan)", resource.key, group_id)
+        await self.post_event(
+            resource.reference, "Normal", "Orphaned", f"left ECI container group {group_id} running"
+        )
+
+    # ------------------------------------------------------------------------------ status
+
+    def _fold(self, entry: Entry, group: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The status fields an observation sets (phase, addresses, containers, Ready)."""
+        status = entry.resource.status
+        generation = status.get("observedGeneration")
+        if group is None:
+            restart_policy = str(entry.resource.spec.get("restartPolicy") or "Always")
+            if entry.observation is None or status.get("phase") in planner.finished_phases(restart_policy):
+                return {}  # a finished group that ECI no longer keeps: its final status stays
+            return {
+                "ready": {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ContainerGroupLost",
+                    "message": f"container group {entry.observation.container_group_id} no longer exists at ECI",
+                    "observedGeneration": generation,
+                }
+            }
+        return observed_status(group, generation)
+
+    async def _commit(
+        self,
+        entry: Entry,
+        fields: Mapping[str, Any] | None = None,
+        conditions: Sequence[Mapping[str, Any]] = (),
+        announce: Mapping[str, str] | None = None,
+    ) -> None:
+        """The one status writer: the latest observation, the given fields and conditions, written as one
+        merge patch, and only when something differs from what is stored. A condition type named in
+        `announce` that turns not-True or changes its reason or message is also posted as an event."""
+        resource = entry.resource
+        stored = resource.status
+        patch: dict[str, Any] = dict(fields or {})
+        merged_status = {**stored, **patch}
+        conds: list[dict[str, Any]] = [dict(c) for c in stored.get("conditions") or []]
+
+        observation = self._observation(entry)
+        group = entry.group if observation is not None else None
+        own_ready = any(c.get("type") == "Ready" for c in conditions)
+        if not merged_status.get("containerGroupId"):
+            group = None
+        elif (
+            entry.observation_failed_since is not None
+            and self.clock() - entry.observation_failed_since > self._observation_deadline()
+        ):
+            if not own_ready:
+                conds = set_condition(
+                    conds,
+                    observation_failed(self._observation_deadline(), merged_status.get("observedGeneration")),
+                )
+        elif observation is not None:
+            folded = self._fold(entry, group)
+            for key in ("phase", "intranetIp", "internetIp", "containers"):
+                if key in folded and key not in patch:
+                    patch[key] = folded[key]
+            if "ready" in folded and not own_ready:
+                folded["ready"]["observedGeneration"] = merged_status.get("observedGeneration")
+                conds = set_condition(conds, folded["ready"])
+        announcements: list[tuple[str, str, str]] = []
+        for new in conditions:
+            current = get_condition(conds, str(new["type"]))
+            changed = current is None or any(
+                current.get(k) != new.get(k) for k in ("status", "reason", "message")
+            )
+            event_type = (announce or {}).get(str(new["type"]))
+            if changed and event_type and new.get("status") != "True":
+                announcements.append((event_type, str(new["reason"]), str(new["message"])))
+            conds = set_condition(conds, new)
+        if conds != list(stored.get("conditions") or []):
+            patch["conditions"] = conds
+
+        events = []
+        if group is not None:
+            last_event_time = str(stored.get("lastEventTime") or "")
+            events = [e for e in new_events(group, last_event_time) if event_key(e) not in entry.seen_events]
+            if events:
+                newest = max(str(e.get("LastTimestamp") or "") for e in events)
+                patch["lastEventTime"] = max(last_event_time, newest)
+
+        diff = {key: value for key, value in patch.items() if stored.get(key) != value}
+        if diff:
+            body = await self.kube.patch_status(resource.namespace, resource.name, diff)
+            if body is not None:
+                entry.resource = Resource.from_body(body)
+            else:
+                entry.resource.status = {k: v for k, v in {**stored, **diff}.items() if v is not None}
+            if "phase" in diff and diff["phase"] and stored.get("phase") != diff["phase"]:
+                logger.info(
+                    "%s: group %s is %s", resource.key, merged_status.get("containerGroupId"), diff["phase"]
+                )
+        for event_type, reason, message in announcements:
+            log_level = logging.WARNING if event_type == "Warning" else logging.INFO
+            logger.log(log_level, "%s: %s: %s", resource.key, reason, message)
+            await self.post_event(resource.reference, event_type, reason, message)
+        for event in events:
+            entry.seen_events.add(event_key(event))
+            await self.post_event(
+                resource.reference,
+                str(event.get("Type") or "Normal"),
+                str(event.get("Reason") or "Event"),
+                f"{merged_status.get('containerGroupId')}: {event.get('Message') or ''}",
+            )
+
+
+def _ready_reason(status: Mapping[str, Any]) -> str | None:
+    ready = get_condition(status.get("conditions"), "Ready")
+    return None if ready is None else str(ready.get("reason") or "")
+
+
+def _registry_access(
+    spec: models.AcrContainerGroupSpec, annotations: Mapping[str, str], generation: int
+) -> dict[str, Any]:
+    """RegistryAccess: every image on an ACR EE domain is covered by an AcrRegistryInfo entry or a
+    credential (False names each one that is not)."""
+    uncovered = mapping.uncovered_acr_images(spec, annotations)
+    if not uncovered:
+        return condition(
+            "RegistryAccess",
+            True,
+            "Covered",
+            "every ACR EE image is covered by an AcrRegistryInfo entry or a credential",
+            generation,
+        )
+    message = (
+        "; ".join(
+            f"{image.field} {image.image}: no AcrRegistryInfo entry or imageRegistryCredentials covers {image.domain}"
+            for image in uncovered
+        )
+        + " (the pull fails unless the instance belongs to the same account)"
+    )
+    return condition("RegistryAccess", False, "AcrRegistryInfoMissing", message, generation)

@@ -1,0 +1,181 @@
+"""Decide, then act: a pure function from what is known about one resource to the one thing to do next.
+
+The planner sees the desired state (generation, digest of the mutable wire parameters, the immutable
+fields as the spec set them, restart policy, update strategy), what status says was done (group id,
+applied fields and digest, the generation last sent), and the latest observation of the group that
+was taken after the last change sent to it. It never reads a phase remembered in status from an earlier
+life, with one exception: a group that is gone and whose last observed phase, written by an
+observation, says it had finished (nothing else can tell a finished job from a lost one once ECI has
+dropped it).
+
+The controller carries the plan out and asks again until the plan is one that ends the work
+(Nothing, Wait, Refuse) or an action failed.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from acr_eci_operator import mapping
+
+UPDATABLE_PHASES = frozenset({"Pending", "Running"})
+"""UpdateContainerGroup accepts only groups in these phases."""
+ENDED_PHASES = frozenset({"Succeeded", "Failed", "Expired", "ScheduleFailed"})
+"""Phases a group never leaves on its own."""
+RECLAIMED_PHASES = frozenset({"Expired"})
+"""ECI took the group away (spot reclaim): replaced like a lost group."""
+
+
+def finished_phases(restart_policy: str) -> frozenset[str]:
+    """Phases after which a group is not run again unless the spec changes: any end for Never, success
+    for OnFailure (it restarts only failed containers); none for Always."""
+    return {
+        "Never": frozenset({"Succeeded", "Failed"}),
+        "OnFailure": frozenset({"Succeeded"}),
+    }.get(restart_policy, frozenset())
+
+
+class Action(enum.Enum):
+    CREATE = "Create"
+    """No group: adopt one carrying our uid tag, or create one."""
+    OBSERVE = "Observe"
+    """A group id is known but no observation taken after the last change: wait for one."""
+    UPDATE = "Update"
+    """Send the mutable parameters with UpdateContainerGroup."""
+    RECREATE = "Recreate"
+    """Delete the group (if it still exists) and create a new one under a new incarnation."""
+    WAIT = "Wait"
+    """A change is pending but the group cannot take it now; retried on the next observation."""
+    REFUSE = "Refuse"
+    """The spec asks for what cannot be done; waits for the resource to change."""
+    NOTHING = "Nothing"
+    """ECI matches the resource."""
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the resource asks for, reduced to what decisions need."""
+
+    generation: int
+    digest: str
+    """Digest of every parameter UpdateContainerGroup can change (Secret values included)."""
+    immutable: Mapping[str, str]
+    """Immutable fields as the spec sets them (mapping.immutable_fields)."""
+    restart_policy: str = "Always"
+    update_strategy: str = "InPlace"
+
+
+@dataclass(frozen=True)
+class Known:
+    """What status says was done, as the status writer stored it."""
+
+    container_group_id: str | None = None
+    applied: Mapping[str, str] | None = None
+    """Immutable fields the group was created with (None: unknown, e.g. an adopted group)."""
+    applied_hash: str | None = None
+    observed_generation: int | None = None
+    """The generation last sent to ECI."""
+    last_phase: str | None = None
+    """The phase the last observation wrote; read only for a group that is gone."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The group as ECI reported it, after the last change sent to it."""
+
+    container_group_id: str
+    phase: str | None
+    """None: ECI confirmed (twice, by id) that the group does not exist."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    action: Action
+    reason: str = ""
+    """Condition reason for Recreate, Wait and Refuse (ContainerGroupLost, Waiting, ...)."""
+    message: str = ""
+    changed: tuple[str, ...] = field(default=())
+    """Immutable fields that changed, for Recreate and Refuse."""
+
+
+def plan(desired: Desired, known: Known, observation: Observation | None) -> Plan:
+    """The next action for one resource (not being deleted)."""
+    group_id = known.container_group_id
+    if not group_id:
+        return Plan(Action.CREATE)
+    if observation is None or observation.container_group_id != group_id:
+        return Plan(Action.OBSERVE, "ObservationPending", f"waiting for ECI to report group {group_id}")
+
+    spec_changed_since_sent = known.observed_generation is not None and (
+        desired.generation > known.observed_generation
+    )
+    finished = finished_phases(desired.restart_policy)
+    phase = observation.phase
+
+    if phase is None:
+        if known.last_phase in finished and not spec_changed_since_sent:
+            return Plan(Action.NOTHING, "Finished", f"group {group_id} finished ({known.last_phase})")
+        if known.last_phase in finished:
+            return Plan(
+                Action.RECREATE,
+                "Recreating",
+                f"the spec changed after group {group_id} finished ({known.last_phase})",
+            )
+        return Plan(
+            Action.RECREATE,
+            "ContainerGroupLost",
+            f"container group {group_id} ({known.last_phase or 'unknown'}) no longer exists at ECI",
+        )
+
+    if phase in finished:
+        if spec_changed_since_sent:
+            return Plan(
+                Action.RECREATE, "Recreating", f"the spec changed after group {group_id} finished ({phase})"
+            )
+        return Plan(Action.NOTHING, "Finished", f"group {group_id} finished ({phase})")
+
+    if phase in RECLAIMED_PHASES:
+        return Plan(
+            Action.RECREATE,
+            "ContainerGroupLost",
+            f"container group {group_id} was reclaimed by ECI ({phase})",
+        )
+
+    changed = tuple(mapping.changed_immutable_fields(known.applied or {}, desired.immutable))
+    if known.applied is None:
+        changed = ()
+    content_changed = known.applied_hash != desired.digest or bool(changed)
+
+    if phase in ENDED_PHASES:
+        # Failed or ScheduleFailed: UpdateContainerGroup cannot reach it; a new spec runs a new group.
+        if spec_changed_since_sent or content_changed:
+            return Plan(
+                Action.RECREATE, "Recreating", f"the spec changed after group {group_id} ended ({phase})"
+            )
+        return Plan(Action.NOTHING, "Ended", f"group {group_id} ended ({phase})")
+
+    if changed:
+        if desired.update_strategy == "Recreate":
+            return Plan(Action.RECREATE, "Recreating", f"{', '.join(changed)} changed", changed)
+        return Plan(
+            Action.REFUSE,
+            "ImmutableFieldChanged",
+            f"{', '.join(changed)} cannot change on an existing container group ({group_id}); "
+            "set spec.updateStrategy: Recreate to replace the group, or revert the change",
+            changed,
+        )
+
+    if known.applied_hash != desired.digest:
+        if phase not in UPDATABLE_PHASES:
+            return Plan(
+                Action.WAIT,
+                "Waiting",
+                f"the group is {phase}; the update waits for Pending or Running",
+            )
+        return Plan(Action.UPDATE)
+
+    return Plan(
+        Action.NOTHING, "UpToDate", f"container group {group_id} matches generation {desired.generation}"
+    )
