@@ -454,6 +454,11 @@ class Backend:
             )
             return True
 
+    def group_spec(self, container_group_id: str) -> GroupSpec | None:
+        with self._lock:
+            group = self._groups.get(container_group_id)
+            return None if group is None else group.spec
+
     def hide_group(self, container_group_id: str, times: int = 1) -> bool:
         """Leave the group out of the next `times` DescribeContainerGroups / DescribeContainerGroupStatus
         answers that would include it, while it goes on existing (its other actions still find it).

@@ -8,7 +8,16 @@ codes of Alibaba Cloud RPC APIs):
   groups can be updated, and the emulator answers the same code there.
 - OperationConflict (400): DeleteContainerGroup error table ("Request was denied due to conflict with a
   previous request.").
-- InvalidParameter (400), InvalidAction (403): RestartContainerGroup error table.
+- InvalidParameter (400), InvalidAction (403): RestartContainerGroup error table. InvalidParameter is also
+  the answer, naming the parameter, to a CreateContainerGroup / UpdateContainerGroup over a list or length
+  limit (model.py): Tag.N at most 20; Container.N.Arg.N at most 10 ("You can specify up to 10 arguments")
+  and EnvironmentVar.N.Value at most 256 characters ("The value can be up to 256 characters in length"),
+  both from the parameter descriptions of the CreateContainerGroup reference; Container.N at most 20; and
+  AcrRegistryInfo.N at most 10, where the reference is silent: the emulator's choice, matching the
+  operator's bound. The reference documents no error code for these; InvalidParameter is the generic one.
+- InvalidImageName is not an error code: an image reference that does not parse is accepted by
+  CreateContainerGroup and shows as the container's Waiting reason (registries.py, lifecycle.py), as the
+  kubelet reports it.
 - IdempotentParameterMismatch (400): the ECI idempotence page (same ClientToken, other parameters).
 - Throttling.User (400), MissingParameter (400), InvalidAccessKeyId.NotFound (404), SignatureDoesNotMatch
   (400), SignatureNonceUsed (400), InvalidTimeStamp.Expired (400), InvalidVersion (400),

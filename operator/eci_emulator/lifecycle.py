@@ -16,7 +16,7 @@ from typing import Any
 
 from eci_emulator.clock import iso8601
 from eci_emulator.model import ContainerSpec, GroupSpec
-from eci_emulator.registries import PullResult, RegistryCatalog
+from eci_emulator.registries import INVALID_IMAGE_NAME, PullResult, RegistryCatalog
 
 INFINITY = math.inf
 MIN_RUN_SECONDS = 0.001
@@ -235,6 +235,8 @@ def view_container(
         return ContainerView(
             _state("Waiting", Reason=waiting_reason), previous, False, run.restart_base, False, None, None
         )
+    if run.pull.reason == INVALID_IMAGE_NAME:
+        return _invalid_image_view(run, now, timings, involved, previous)
     events.append(
         Event("Normal", "Pulling", f'Pulling image "{spec.image}"', run.pull_at, run.pull_at, 1, involved)
     )
@@ -342,6 +344,31 @@ def view_container(
             )
         )
     return ContainerView(state, previous, ready, restart_count, True, None, None, events)
+
+
+def _invalid_image_view(
+    run: ContainerRun, now: float, timings: Timings, involved: str, previous: dict[str, Any]
+) -> ContainerView:
+    """A container whose image reference does not parse: never pulled, Waiting with InvalidImageName.
+
+    Source: the Kubernetes kubelet (pkg/kubelet/images/image_manager.go) reports ErrInvalidImageName for a
+    reference that fails to parse, before any pull: a Warning `InspectFailed` event "Failed to apply default
+    image tag ...", a Warning `Failed` event "Error: InvalidImageName", both repeated at each pod sync, and
+    the container Waiting with reason InvalidImageName; it is never retried into ImagePullBackOff. ECI runs
+    kubelet-style container states (its Describe answers use the same reasons and events). Where the ECI
+    reference is silent (the event cadence, the group staying Pending) this is the emulator's choice.
+    """
+    period = max(timings.image_pull_backoff_seconds, MIN_RUN_SECONDS)
+    attempts = 1 + int((now - run.pull_at) // period)
+    last = run.pull_at + (attempts - 1) * period
+    events = [
+        Event("Warning", "InspectFailed", run.pull.message, run.pull_at, last, attempts, involved),
+        Event("Warning", "Failed", f"Error: {INVALID_IMAGE_NAME}", run.pull_at, last, attempts, involved),
+    ]
+    state = _state(
+        "Waiting", Reason=INVALID_IMAGE_NAME, Message=run.pull.message, DetailStatus=run.pull.message
+    )
+    return ContainerView(state, previous, False, run.restart_base, False, None, None, events)
 
 
 def _started_events(

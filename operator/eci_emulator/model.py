@@ -21,6 +21,19 @@ _GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,126}[a-z0-9]")
 _CONTAINER_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 MAX_TAGS = 20
 MAX_VSWITCHES = 10
+# List and length limits of CreateContainerGroup / UpdateContainerGroup (help.aliyun.com/document_detail/
+# 111670.html and the CreateContainerGroup reference; the same texts are in Alibaba's generated SDK models):
+# - Arg.N of a container or init container: "You can specify up to 10 arguments."
+# - EnvironmentVar.N.Value: "The value can be up to 256 characters in length."
+# - Container.N: at most 20 containers in a group, the bound this project holds ECI to (the operator's
+#   CRD has maxItems 20); the reference pages consulted do not spell the number out.
+# - AcrRegistryInfo.N: the reference is silent; 10 is the emulator's choice, matching the operator's bound
+#   (acr_eci_operator.models.MAX_ACR_REGISTRY_INFOS).
+# A request over a limit is refused with InvalidParameter naming the parameter.
+MAX_CONTAINERS = 20
+MAX_ARGS = 10
+MAX_ENV_VALUE = 256
+MAX_ACR_REGISTRY_INFOS = 10
 
 
 @dataclass(frozen=True)
@@ -93,9 +106,14 @@ def _check_container(reader: Reader, init: bool) -> ContainerSpec:
     reader.integer("Gpu", 0, 64)
     for port in reader.items("Port"):
         port.integer("Port", 1, 65535)
+    args = reader.strings("Arg")
+    if len(args) > MAX_ARGS:
+        raise errors.invalid_parameter(
+            f"The parameter {reader.name('Arg')}.N takes at most {MAX_ARGS} arguments; got {len(args)}."
+        )
     for variable in reader.items("EnvironmentVar"):
         key = variable.required("Key")
-        value = variable.text("Value") or ""
+        value = variable.text("Value", max_length=MAX_ENV_VALUE) or ""
         if key == EXIT_CODE_KNOB and not re.fullmatch(r"-?\d+", value):
             raise errors.invalid_parameter(f"{variable.name('Value')}: {EXIT_CODE_KNOB} must be an integer.")
         if key == RUN_SECONDS_KNOB:
@@ -113,7 +131,24 @@ def _check_container(reader: Reader, init: bool) -> ContainerSpec:
 
 
 def parse_containers(params: Reader, key: str, init: bool) -> tuple[ContainerSpec, ...]:
-    return tuple(_check_container(item, init) for item in params.items(key))
+    containers = tuple(_check_container(item, init) for item in params.items(key))
+    if not init:
+        _check_container_count(len(containers))
+    return containers
+
+
+def _check_container_count(count: int) -> None:
+    if count > MAX_CONTAINERS:
+        raise errors.invalid_parameter(
+            f"The parameter Container.N takes at most {MAX_CONTAINERS} containers; got {count}."
+        )
+
+
+def _check_acr_registry_info_count(count: int) -> None:
+    if count > MAX_ACR_REGISTRY_INFOS:
+        raise errors.invalid_parameter(
+            f"The parameter AcrRegistryInfo.N takes at most {MAX_ACR_REGISTRY_INFOS} entries; got {count}."
+        )
 
 
 def parse_tags(params: Reader) -> tuple[tuple[str, str], ...]:
@@ -145,6 +180,7 @@ def parse_acr_registry_infos(params: Reader) -> tuple[AcrRegistryInfo, ...]:
                 domains=tuple(entry.strings("Domain")),
             )
         )
+    _check_acr_registry_info_count(len(infos))
     return tuple(infos)
 
 
@@ -247,12 +283,20 @@ def _merge_containers(
 
 
 def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
-    """Apply an UpdateContainerGroup: RenewUpdate replaces each list given, IncrementalUpdate merges."""
+    """Apply an UpdateContainerGroup: RenewUpdate replaces each list given, IncrementalUpdate merges.
+
+    A list (or Cpu/Memory) not sent is kept under both types. The reference (UpdateType, help.aliyun.com/
+    document_detail/111670.html) says RenewUpdate is a full update in which every related parameter must be
+    given and a list is replaced as a whole, and that under IncrementalUpdate what is not sent stays as it
+    was; it is silent on a list left out of a RenewUpdate, and the RPC form cannot send an empty list. The
+    emulator's choice is the one that cannot make a client believe a removal took effect: keep it.
+    """
     incremental = params.text("UpdateType") == "IncrementalUpdate"
     changes: dict[str, Any] = {}
     if params.has("Container"):
         given = parse_containers(params, "Container", init=False)
         changes["containers"] = _merge_containers(current.containers, given) if incremental else given
+        _check_container_count(len(changes["containers"]))
     if params.has("InitContainer"):
         given = parse_containers(params, "InitContainer", init=True)
         changes["init_containers"] = (
@@ -270,6 +314,7 @@ def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
     if params.has("AcrRegistryInfo"):
         infos = parse_acr_registry_infos(params)
         changes["acr_registry_infos"] = (*current.acr_registry_infos, *infos) if incremental else infos
+        _check_acr_registry_info_count(len(changes["acr_registry_infos"]))
     if params.has("ImageRegistryCredential"):
         credentials = parse_credentials(params)
         changes["credentials"] = (*current.credentials, *credentials) if incremental else credentials

@@ -10,10 +10,12 @@ Container Registry Enterprise Edition instance"):
 - an image in another private registry pulls only with a matching ImageRegistryCredential;
 - any other image is public and pulls.
 An authorised pull of a repository (or tag) the registry does not hold fails as "not found".
+An image reference that does not parse (see `parse_image`) is never pulled: InvalidImageName.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +72,13 @@ class ImageReference:
     registry: str
     repository: str
     tag: str
+    """The tag ("latest" when neither a tag nor a digest is given; "" with a digest and no tag)."""
+    digest: str = ""
+
+    @property
+    def version(self) -> str:
+        """`@digest` when there is one (runtimes pull by digest and ignore the tag), else `:tag`."""
+        return f"@{self.digest}" if self.digest else f":{self.tag}"
 
 
 @dataclass(frozen=True)
@@ -91,37 +100,126 @@ class RegistryCredential:
     password: str
 
 
+INVALID_IMAGE_NAME = "InvalidImageName"
+ERR_IMAGE_PULL = "ErrImagePull"
+
+
 @dataclass(frozen=True)
 class PullResult:
     ok: bool
     message: str = ""
+    reason: str = ""
+    """Why it failed: ErrImagePull (retried, then ImagePullBackOff) or InvalidImageName (never pulled)."""
+
+
+# Image references: the grammar of the docker distribution reference package (distribution/reference,
+# regexp.go and reference.go, which containerd and the kubelet use), with its normalisation (normalize.go):
+#   reference  := name [ ":" tag ] [ "@" digest ]
+#   name       := [ domain "/" ] path-component [ "/" path-component ]*    (at most 255 characters)
+#   domain     := host [ ":" port ]; host := domain-component [ "." domain-component ]* | "[" ipv6 "]"
+#   path-component := [a-z0-9]+ ( ( [._] | "__" | "-"* ) [a-z0-9]+ )*
+#   tag        := [\w][\w.-]{0,127}
+#   digest     := algorithm ":" hex; sha256 takes exactly 64 lower-case hex digits (go-digest), sha384 96
+#                 and sha512 128; another algorithm matches the grammar
+#                 [A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,} but is not one
+#                 go-digest can verify, so the kubelet refuses it too ("unsupported digest algorithm").
+# distribution writes the separator `[-]*`; `-+` matches the same names (an empty separator only splits a
+# run of [a-z0-9]) without the exponential backtracking `[a-z0-9]+(?:[-]*[a-z0-9]+)*` has in Python's re.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
+_DOMAIN = rf"{_HOST}(?::[0-9]+)?"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(
+    rf"(?P<name>(?:(?P<domain>{_DOMAIN})/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
+    rf"(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?"
+)
+_DIGEST_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_HEX_IDENTIFIER = re.compile(r"[a-f0-9]{64}")
+NAME_TOTAL_LENGTH_MAX = 255
+DEFAULT_DOMAIN = "docker.io"
+
+
+class InvalidReference(ValueError):
+    """An image reference the kubelet cannot parse; str() is the parser's error text."""
+
+
+def _check_digest(digest: str) -> None:
+    algorithm, _, encoded = digest.partition(":")
+    length = _DIGEST_LENGTHS.get(algorithm)
+    if length is None:
+        raise InvalidReference("unsupported digest algorithm")
+    if len(encoded) != length:
+        raise InvalidReference("invalid checksum digest length")
+    if not re.fullmatch(r"[a-f0-9]+", encoded):
+        raise InvalidReference("invalid checksum digest format")
+
+
+def _split_domain(name: str) -> tuple[str, str]:
+    """normalize.go splitDockerDomain: the first component is a registry host when it has a dot, a colon
+    or an upper-case letter or is `localhost`; docker.io otherwise, with `library/` for one component."""
+    first, slash, rest = name.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
+        domain, remainder = first, rest
+    else:
+        domain, remainder = DEFAULT_DOMAIN, name
+    if domain == "index.docker.io":
+        domain = DEFAULT_DOMAIN
+    if domain == DEFAULT_DOMAIN and "/" not in remainder:
+        remainder = f"library/{remainder}"
+    return domain, remainder
 
 
 def parse_image(image: str) -> ImageReference:
-    """Split an image reference the way container runtimes do (docker.io when no registry host)."""
-    name, tag = image, "latest"
-    if "@" in name:
-        name, tag = name.split("@", 1)
-    else:
-        last_slash = name.rfind("/")
-        colon = name.rfind(":")
-        if colon > last_slash:
-            name, tag = name[:colon], name[colon + 1 :]
-    first, _, rest = name.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        registry, repository = first, rest
-    else:
-        registry, repository = "docker.io", name
-        if "/" not in repository:
-            repository = f"library/{repository}"
-    return ImageReference(registry=registry, repository=repository, tag=tag)
+    """Parse an image reference as the kubelet does (distribution's ParseNormalizedNamed).
+
+    Raises InvalidReference, with the parser's message, for a reference it refuses.
+    """
+    if _HEX_IDENTIFIER.fullmatch(image):
+        raise InvalidReference(
+            f"invalid repository name ({image}), cannot specify 64-byte hexadecimal strings"
+        )
+    match = _REFERENCE.fullmatch(image)
+    if match is None:
+        if not image:
+            raise InvalidReference("repository name must have at least one component")
+        if _REFERENCE.fullmatch(image.lower()):
+            raise InvalidReference("invalid reference format: repository name must be lowercase")
+        raise InvalidReference("invalid reference format")
+    if len(match.group("name")) > NAME_TOTAL_LENGTH_MAX:
+        raise InvalidReference(f"repository name must not be more than {NAME_TOTAL_LENGTH_MAX} characters")
+    digest = match.group("digest") or ""
+    if digest:
+        _check_digest(digest)
+    registry, repository = _split_domain(match.group("name"))
+    tag = match.group("tag") or ("" if digest else "latest")
+    return ImageReference(registry=registry, repository=repository, tag=tag, digest=digest)
+
+
+def invalid_image_name(image: str, error: InvalidReference) -> PullResult:
+    """What the kubelet reports for a reference it cannot parse: it never pulls, and never retries into
+    ImagePullBackOff; the container stays Waiting with reason InvalidImageName.
+
+    Source: Kubernetes kubelet (pkg/kubelet/images/image_manager.go, applyDefaultImageTag) answers
+    ErrInvalidImageName for a reference that fails to parse, with this message. ECI runs kubelet-style
+    container states (its Describe answers use the same reasons), and accepts the CreateContainerGroup.
+    Where the ECI reference is silent this is the emulator's choice.
+    """
+    return PullResult(
+        ok=False,
+        message=(
+            f'Failed to apply default image tag "{image}": couldn\'t parse image reference "{image}": {error}'
+        ),
+        reason=INVALID_IMAGE_NAME,
+    )
 
 
 def _holds(repositories: Mapping[str, tuple[str, ...]], reference: ImageReference) -> bool:
     tags = repositories.get(reference.repository)
     if tags is None:
         return False
-    return not tags or reference.tag in tags or reference.tag.startswith("sha256:")
+    return not tags or bool(reference.digest) or reference.tag in tags
 
 
 def _pull_failure(image: str, reason: str, hint: str) -> PullResult:
@@ -131,7 +229,7 @@ def _pull_failure(image: str, reason: str, hint: str) -> PullResult:
     )
     if hint:
         message = f"{message}. {hint}"
-    return PullResult(ok=False, message=message)
+    return PullResult(ok=False, message=message, reason=ERR_IMAGE_PULL)
 
 
 _DENIED = (
@@ -184,7 +282,10 @@ class RegistryCatalog:
         acr_registry_infos: Sequence[AcrRegistryInfo],
         credentials: Sequence[RegistryCredential],
     ) -> PullResult:
-        reference = parse_image(image)
+        try:
+            reference = parse_image(image)
+        except InvalidReference as error:
+            return invalid_image_name(image, error)
         with self._lock:
             instance = self._by_domain.get(reference.registry)
             private = self._private.get(reference.registry)
@@ -247,8 +348,8 @@ class RegistryCatalog:
         if not _holds(instance.repositories, reference):
             return _pull_failure(
                 image,
-                f'"{reference.registry}/{reference.repository}:{reference.tag}": not found',
-                f"Instance {instance.instance_id} holds no {reference.repository}:{reference.tag}",
+                f'"{reference.registry}/{reference.repository}{reference.version}": not found',
+                f"Instance {instance.instance_id} holds no {reference.repository}{reference.version}",
             )
         return PullResult(ok=True)
 

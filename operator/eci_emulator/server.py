@@ -25,6 +25,7 @@ from eci_emulator.clock import Clock, iso8601
 from eci_emulator.errors import EciError
 from eci_emulator.faults import Fault, FaultInjector
 from eci_emulator.lifecycle import Timings
+from eci_emulator.model import GroupSpec
 from eci_emulator.ratelimit import RateLimiter
 from eci_emulator.registries import AcrInstance, PrivateRegistry, RegistryCatalog, parse_catalog
 from eci_emulator.request_log import RequestLog, redact
@@ -200,6 +201,11 @@ class Emulator:
 
     def group(self, container_group_id: str) -> dict[str, Any] | None:
         return self.backend.get_group(container_group_id)
+
+    def group_spec(self, container_group_id: str) -> GroupSpec | None:
+        """What the group was created or last updated with (credentials included), for in-process tests
+        that check what ECI holds rather than what Describe shows."""
+        return self.backend.group_spec(container_group_id)
 
     def requests(self, action: str | None = None) -> list[dict[str, Any]]:
         """The request log (secrets redacted), optionally for one action."""

@@ -11,7 +11,7 @@ from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateCon
 from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateContainerGroupRequest
 
 from eci_emulator.pytest_plugin import EmulatorFixture
-from eci_emulator.registries import parse_image
+from eci_emulator.registries import InvalidReference, parse_image
 from eci_emulator.testing import (
     DEMOABCD_ID,
     DEMOABCD_IMAGE,
@@ -184,7 +184,20 @@ def test_private_registries_need_a_credential(
     assert "s3cr3t-Passw0rd" not in str(logged)
 
 
-@pytest.mark.parametrize("image", ["nginx:1.25", "docker.io/library/nginx", "quay.io/org/tool@sha256:abc"])
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx:1.25",
+        "docker.io/library/nginx",
+        f"quay.io/org/tool@{DIGEST}",
+        f"nginx:1.25@{DIGEST}",
+        "localhost:5000/team/app:v1.2_rc-3",
+        "ghcr.io/org/a__b/c-d.e:1",
+    ],
+)
 def test_public_images_pull(call: Call, eci_emulator: EmulatorFixture, image: str, run: Run) -> None:
     assert run(container_params(1, "c", image))["Status"] == "Running"
 
@@ -258,9 +271,105 @@ def test_instances_added_at_run_time(call: Call, eci_emulator: EmulatorFixture, 
         ("bitnami/redis:7", "docker.io", "bitnami/redis", "7"),
         ("localhost:5000/app:1", "localhost:5000", "app", "1"),
         (TESTABCD_IMAGE, "testabcd-registry.cn-beijing.cr.aliyuncs.com", "eci_test/nginx", "1.0"),
-        ("quay.io/a/b@sha256:00", "quay.io", "a/b", "sha256:00"),
+        (f"quay.io/a/b@{DIGEST}", "quay.io", "a/b", ""),
+        (f"quay.io/a/b:1@{DIGEST}", "quay.io", "a/b", "1"),
+        ("docker.io/nginx", "docker.io", "library/nginx", "latest"),
+        ("Registry/app", "Registry", "app", "latest"),
+        ("[::1]:5000/app:2", "[::1]:5000", "app", "2"),
     ],
 )
 def test_parse_image(image: str, registry: str, repository: str, tag: str) -> None:
     reference = parse_image(image)
     assert (reference.registry, reference.repository, reference.tag) == (registry, repository, tag)
+    assert reference.digest == (DIGEST if "@" in image else "")
+
+
+INVALID_IMAGES = {
+    "NGINX:Latest": "invalid reference format: repository name must be lowercase",
+    "team/App:1": "invalid reference format: repository name must be lowercase",
+    "nginx@sha256:xyz": "invalid reference format",
+    f"nginx@{DIGEST[:-1]}": "invalid checksum digest length",
+    f"nginx@{DIGEST.upper().replace('SHA256', 'sha256')}": "invalid checksum digest format",
+    f"nginx@md5:{'0' * 32}": "unsupported digest algorithm",
+    "nginx:.1": "invalid reference format",
+    "nginx:" + "a" * 129: "invalid reference format",
+    "team//app": "invalid reference format",
+    "team/app/": "invalid reference format",
+    "nginx :1": "invalid reference format",
+    "a___b": "invalid reference format",
+    "0123456789abcdef" * 4: "cannot specify 64-byte hexadecimal strings",
+    "a/" + "b" * 254: "repository name must not be more than 255 characters",
+}
+
+
+@pytest.mark.parametrize("image", sorted(INVALID_IMAGES))
+def test_parse_image_refuses_what_the_kubelet_refuses(image: str) -> None:
+    with pytest.raises(InvalidReference) as raised:
+        parse_image(image)
+    assert INVALID_IMAGES[image] in str(raised.value)
+
+
+def _invalid_image_checks(group: dict[str, Any], container: dict[str, Any], image: str) -> None:
+    state = container["CurrentState"]
+    assert (state["State"], state["Reason"]) == ("Waiting", "InvalidImageName"), state
+    message = (
+        f'Failed to apply default image tag "{image}": couldn\'t parse image reference "{image}": '
+        f"{INVALID_IMAGES[image]}"
+    )
+    assert state["Message"] == message, state
+    assert container["Ready"] is False
+    involved = [event for event in group["Events"] if f'"{image}"' in event["Message"]]
+    assert involved, group["Events"]
+    assert not any(event["Reason"] in ("Pulling", "Pulled", "BackOff") for event in involved)
+    warnings = {
+        (event["Reason"], event["Message"]) for event in group["Events"] if event["Type"] == "Warning"
+    }
+    assert ("InspectFailed", state["Message"]) in warnings
+    assert ("Failed", "Error: InvalidImageName") in warnings
+
+
+@pytest.mark.parametrize("image", ["NGINX:Latest", "nginx@sha256:xyz", f"nginx@{DIGEST[:-1]}"])
+def test_an_invalid_image_name_is_never_pulled(
+    eci_emulator: EmulatorFixture, describe: Callable[[str], dict[str, Any]], run: Run, image: str
+) -> None:
+    group = run({**container_params(1, "bad", image), **container_params(2, "good", "nginx:1.25")})
+    assert group["Status"] == "Pending"
+    assert _states(group)["good"] == ("Running", "")
+    _invalid_image_checks(group, group["Containers"][0], image)
+    eci_emulator.advance_clock(5)
+    group = describe(group["ContainerGroupId"])
+    assert group["Status"] == "Pending"
+    _invalid_image_checks(group, group["Containers"][0], image)
+    assert _states(group)["bad"] == ("Waiting", "InvalidImageName")
+
+
+def test_an_init_container_with_an_invalid_image_name_blocks_the_group(run: Run) -> None:
+    params = {"InitContainer.1.Name": "init", "InitContainer.1.Image": "team/App:1"}
+    group = run(container_params(1, "c", "nginx"), **params)
+    assert group["Status"] == "Pending"
+    _invalid_image_checks(group, group["InitContainers"][0], "team/App:1")
+    assert group["Containers"][0]["CurrentState"]["Reason"] == "PodInitializing"
+
+
+def test_an_update_fixing_the_image_name_lets_the_container_start(
+    call: Call, eci_emulator: EmulatorFixture, describe: Callable[[str], dict[str, Any]], run: Run
+) -> None:
+    group = run(container_params(1, "c", "NGINX:Latest"))
+    assert _states(group)["c"] == ("Waiting", "InvalidImageName")
+    call(
+        UpdateContainerGroupRequest,
+        ContainerGroupId=group["ContainerGroupId"],
+        **container_params(1, "c", "nginx:latest"),
+    )
+    eci_emulator.advance_clock(2)
+    group = describe(group["ContainerGroupId"])
+    assert group["Status"] == "Running"
+    assert _states(group)["c"] == ("Running", "")
+
+
+def test_an_acr_image_by_digest_pulls_when_authorised(run: Run) -> None:
+    image = f"testabcd-registry.cn-beijing.cr.aliyuncs.com/eci_test/nginx@{DIGEST}"
+    group = run(container_params(1, "c", image), **{"AcrRegistryInfo.1.InstanceId": TESTABCD_ID})
+    assert group["Status"] == "Running", group["Events"]
+    assert any(event["Reason"] == "Pulled" and image in event["Message"] for event in group["Events"])
+    assert run(container_params(1, "c", image))["Status"] == "Pending"

@@ -13,6 +13,7 @@ from aliyunsdkeci.request.v20180808.DescribeContainerGroupsRequest import Descri
 from aliyunsdkeci.request.v20180808.DescribeContainerGroupStatusRequest import (
     DescribeContainerGroupStatusRequest,
 )
+from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateContainerGroupRequest
 
 from eci_emulator.pytest_plugin import EmulatorFixture
 from eci_emulator.testing import Call, container_params, prepare
@@ -151,3 +152,84 @@ def test_dry_run_validates_without_creating(call: Call, eci_emulator: EmulatorFi
 def test_an_empty_id_list_is_refused(call: Call) -> None:
     error = _refused(call, DescribeContainerGroupsRequest, ContainerGroupIds="[]")
     assert "no id" in error.get_error_msg()
+
+
+def _acr_infos(count: int) -> dict[str, str]:
+    return {f"AcrRegistryInfo.{n}.InstanceId": f"cri-instance{n:04d}" for n in range(1, count + 1)}
+
+
+def _args(count: int) -> dict[str, str]:
+    return {f"Container.1.Arg.{n}": f"arg{n}" for n in range(1, count + 1)}
+
+
+def _containers(count: int) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for n in range(1, count + 1):
+        params.update(container_params(n, f"c{n}", "nginx:1.25"))
+    return params
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        (_acr_infos(11), "AcrRegistryInfo.N takes at most 10"),
+        (
+            {**BASE, **container_params(1, "main", "nginx", LONG="v" * 257)},
+            "Container.1.EnvironmentVar.1.Value",
+        ),
+        (_args(11), "Container.1.Arg.N takes at most 10"),
+        (
+            {"InitContainer.1.Name": "init", "InitContainer.1.Image": "busybox"}
+            | {f"InitContainer.1.Arg.{n}": "x" for n in range(1, 12)},
+            "InitContainer.1.Arg.N takes at most 10",
+        ),
+        (_containers(21), "Container.N takes at most 20"),
+    ],
+    ids=["acr-registry-infos", "env-value", "args", "init-args", "containers"],
+)
+def test_list_and_length_limits_are_refused_by_name(
+    call: Call, eci_emulator: EmulatorFixture, params: dict[str, str], fragment: str
+) -> None:
+    error = _refused(call, CreateContainerGroupRequest, **{**BASE, **params})
+    assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
+    assert fragment in error.get_error_msg()
+    assert eci_emulator.backend.group_count() == 0
+
+
+def test_the_limits_themselves_are_accepted(call: Call) -> None:
+    params = {
+        **_containers(20),
+        **container_params(1, "c1", "nginx", LONG="v" * 256),
+        **_args(10),
+        **_acr_infos(10),
+    }
+    answer = call(CreateContainerGroupRequest, ContainerGroupName="web", **params)
+    assert answer["ContainerGroupId"].startswith("eci-")
+
+
+@pytest.mark.parametrize(
+    ("update_type", "params", "fragment"),
+    [
+        ("RenewUpdate", _acr_infos(11), "AcrRegistryInfo.N takes at most 10"),
+        ("IncrementalUpdate", _acr_infos(6), "AcrRegistryInfo.N takes at most 10 entries; got 12"),
+        ("RenewUpdate", {**container_params(1, "main", "nginx", K="v" * 257)}, "EnvironmentVar.1.Value"),
+        ("RenewUpdate", {**container_params(1, "main", "nginx"), **_args(11)}, "Container.1.Arg.N"),
+        ("RenewUpdate", _containers(21), "Container.N takes at most 20"),
+        ("IncrementalUpdate", _containers(20), "Container.N takes at most 20 containers; got 21"),
+    ],
+)
+def test_update_limits_are_refused_by_name(
+    call: Call,
+    create: Callable[..., str],
+    eci_emulator: EmulatorFixture,
+    update_type: str,
+    params: dict[str, str],
+    fragment: str,
+) -> None:
+    group_id = create(**_acr_infos(6))
+    eci_emulator.advance_clock(1)
+    error = _refused(
+        call, UpdateContainerGroupRequest, ContainerGroupId=group_id, UpdateType=update_type, **params
+    )
+    assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
+    assert fragment in error.get_error_msg()
