@@ -11,6 +11,7 @@ operator's back takes to show on its resource. Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import datetime
 import math
 import os
 import signal
@@ -37,6 +38,20 @@ KEY_ID, KEY_SECRET = "LTAI-bench", os.urandom(12).hex()
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def _poll_cycles(requests: list[dict[str, Any]], interval: float) -> list[int]:
+    """Describe calls per poll cycle: bursts of calls separated by more than a third of the interval
+    (the request log has one-second times); the first and last bursts of the window may be partial."""
+    times = sorted(datetime.datetime.strptime(r["time"], "%Y-%m-%dT%H:%M:%SZ").timestamp() for r in requests)
+    bursts: list[int] = []
+    last: float | None = None
+    for moment in times:
+        if last is None or moment - last > interval / 3:
+            bursts.append(0)
+        bursts[-1] += 1
+        last = moment
+    return bursts
 
 
 def wait(predicate: Any, timeout: float, what: str, interval: float = 1.0) -> float:
@@ -116,6 +131,7 @@ def main() -> int:
             calls[request["action"]] = calls.get(request["action"], 0) + 1
         describes = calls.get("DescribeContainerGroups", 0)
         per_interval = describes / args.intervals
+        cycles = _poll_cycles(admin.requests("DescribeContainerGroups"), args.interval)
         budget = math.ceil(args.groups / 20)
 
         victim_id = _status(custom, "bench-0000")["containerGroupId"]
@@ -136,6 +152,7 @@ def main() -> int:
         print(f"DescribeContainerGroups per interval {per_interval:.1f} (budget ceil(N/20) = {budget})")
         print(f"ECI calls per interval, all actions  {sum(calls.values()) / args.intervals:.1f} {calls}")
         print(f"calls per 20 groups per interval     {per_interval / (args.groups / 20):.2f}")
+        print(f"Describe calls per whole poll cycle  {cycles} (the window's first and last may be cut)")
         print(f"lost group visible after             {noticed:.1f}s (target: within one interval)")
         print(
             f"time to all Running                  {created_in + running_in:.1f}s for {args.groups} creates"

@@ -39,6 +39,9 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level)
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    if settings.log_level != "DEBUG":
+        # kopf logs "Handler 'watched' succeeded" for every watch event (each status write makes one).
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,11 +165,33 @@ class Resource:
             applied_hash=status.get("appliedHash"),
             observed_generation=status.get("observedGeneration"),
             last_phase=status.get("phase"),
+            applied_lists=(
+                frozenset(status["appliedLists"]) if isinstance(status.get("appliedLists"), list) else None
+            ),
         )
 
 
+MAX_TAG_VALUE = 128
+"""ECI refuses tag values longer than 128 characters; metadata.name may have 253."""
+
+
+def tag_value(value: str) -> str:
+    """A tag value within ECI's limit: a long one keeps its start and ends in a digest of the whole."""
+    if len(value) <= MAX_TAG_VALUE:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+    return f"{value[: MAX_TAG_VALUE - 13]}-{digest}"
+
+
+def needs_work(before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+    """Whether a change of the resource's trigger asks for a reconcile: anything but our finalizer
+    appearing (only the operator adds it; its watch event may arrive before our own write's answer)."""
+    return before[:3] != after[:3] or (before[3] and not after[3])
+
+
 def owner_tags(resource: Resource) -> dict[str, str]:
-    return {TAG_UID: resource.uid, TAG_NAMESPACE: resource.namespace, TAG_NAME: resource.name}
+    """The ownership tags: the uid tag identifies; namespace and name are for people (shortened to fit)."""
+    return {TAG_UID: resource.uid, TAG_NAMESPACE: resource.namespace, TAG_NAME: tag_value(resource.name)}
 
 
 @dataclass
@@ -201,6 +223,7 @@ class Entry:
     desired: DesiredState | None = None
     attempts: int = 0
     seen_events: set[str] = field(default_factory=set)
+    events_seeded: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     busy: bool = False
@@ -221,6 +244,10 @@ class Target:
     region_id: str
     container_group_id: str
     epoch: int
+
+
+class ResourceGone(Exception):
+    """The resource was deleted under a reconcile (its finalizer removed by hand): stop at once."""
 
 
 class Controller:
@@ -264,17 +291,17 @@ class Controller:
             if resource.deleting and FINALIZER not in resource.finalizers:
                 return
             entry = self.entries[resource.uid] = Entry(resource)
-            self.kick(entry)
+            self.kick(entry, "first seen")
             return
         held, given = resource_version(body), entry.resource.resource_version
         if held is not None and given.isdigit() and held < int(given):
             return  # older than what our own write already answered
         before = entry.resource.trigger
         entry.resource = resource
-        if resource.trigger != before:
+        if needs_work(before, resource.trigger):
             entry.desired = None
             entry.attempts = 0
-            self.kick(entry)
+            self.kick(entry, f"changed: {before} -> {resource.trigger}")
 
     def forget(self, uid: str) -> None:
         """The resource is gone from the apiserver: drop everything held for it."""
@@ -305,7 +332,8 @@ class Controller:
             return  # a mutating call was sent since the request began: the answer may predate it
         entry.observation_failed_since = None
         phase = None if group is None else str(group.get("Status") or "Unknown")
-        observation = Observation(target.container_group_id, phase)
+        owned = group is None or _tags(group).get(TAG_UID) == entry.resource.uid
+        observation = Observation(target.container_group_id, phase, owned)
         generation = entry.resource.status.get("observedGeneration")
         changed = (
             observation != entry.observation
@@ -316,13 +344,24 @@ class Controller:
                 and observed_status(group, generation) != observed_status(entry.group, generation)
             )
         )
-        new_events = group is not None and any(
-            event_key(event) not in entry.seen_events for event in group.get("Events") or []
-        )
+        fresh_events = group is not None and bool(self._unposted_events(entry, group))
         stale_unknown = _ready_reason(entry.resource.status) == "ObservationFailed"
         entry.observation, entry.group = observation, group
-        if changed or new_events or stale_unknown:
-            self.kick(entry)
+        if changed or fresh_events or stale_unknown:
+            self.kick(entry, "observation")
+
+    def _unposted_events(self, entry: Entry, group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """ECI events of the group not yet re-posted. ECI stamps events to the second: those at or after
+        status.lastEventTime are candidates, less the ones this process posted. After a restart, those
+        stamped exactly lastEventTime were posted by the earlier life (they are marked seen once)."""
+        since = str(entry.resource.status.get("lastEventTime") or "")
+        candidates = new_events(group, since)
+        if not entry.events_seeded:
+            entry.events_seeded = True
+            for event in candidates:
+                if str(event.get("LastTimestamp") or "") <= since:
+                    entry.seen_events.add(event_key(event))
+        return [event for event in candidates if event_key(event) not in entry.seen_events]
 
     def observation_failed(self, target: Target) -> None:
         """The poller could not ask ECI about the group this time."""
@@ -336,24 +375,32 @@ class Controller:
             now - entry.observation_failed_since > self._observation_deadline()
             and _ready_reason(entry.resource.status) != "ObservationFailed"
         ):
-            self.kick(entry)
+            self.kick(entry, "observation failing")
 
     def set_active(self, active: bool) -> None:
-        """Peering decided whether this replica acts. A paused replica drops all it holds: the watch
-        lists every resource again when it resumes."""
+        """Peering decided whether this replica acts. A paused replica stops every worker and forgets
+        its observations (they go stale); on resuming, every resource is reconciled again."""
         if active == self.active and self._announced:
             return
         self.active, self._announced = active, True
         if active:
             logger.info("this replica is active: polling and reconciling")
             for entry in list(self.entries.values()):
-                self.kick(entry)
+                self.kick(entry, "this replica became active")
             return
         logger.info("this replica is paused (another replica is active): stopping all work")
         for entry in list(self.entries.values()):
             if entry.task is not None:
                 entry.task.cancel()
-        self.entries.clear()
+            entry.task = None
+            entry.observation, entry.group = None, None
+            entry.epoch += 2
+
+    def resync(self) -> None:
+        """Reconcile every resource held (a periodic safety net: one missed wake-up, or a resource that
+        vanished while the watch was down, is caught within a resync period)."""
+        for entry in list(self.entries.values()):
+            self.kick(entry, "resync")
 
     def summary(self) -> dict[str, Any]:
         """What this replica holds, for the liveness endpoint (memory follows the live set)."""
@@ -372,8 +419,9 @@ class Controller:
 
     # ------------------------------------------------------------------------------ workers
 
-    def kick(self, entry: Entry) -> None:
+    def kick(self, entry: Entry, why: str = "") -> None:
         """Ask the resource's worker to reconcile now (starting it if it is not running)."""
+        logger.debug("%s: reconcile asked for: %s", entry.resource.key, why)
         entry.wake.set()
         if self.active and (entry.task is None or entry.task.done()):
             entry.task = asyncio.create_task(self._worker(entry), name=f"reconcile {entry.resource.key}")
@@ -416,8 +464,9 @@ class Controller:
             resource = entry.resource
             if resource.deleting:
                 return await self._finalize(entry)
-            if FINALIZER not in resource.finalizers:
-                await self._add_finalizer(entry)
+            if FINALIZER not in resource.finalizers and not await self._add_finalizer(entry):
+                self.forget(resource.uid)
+                return None
             desired = await self._desired(entry)
             for _ in range(MAX_STEPS):
                 result = planner.plan(desired.desired, entry.resource.known(), self._observation(entry))
@@ -426,6 +475,8 @@ class Controller:
                     await self._create(entry, desired)
                 elif result.action is Action.RECREATE:
                     await self._recreate(entry, desired, result)
+                elif result.action is Action.FORGET:
+                    await self._forget_group(entry, result)
                 elif result.action is Action.UPDATE:
                     await self._update(entry, desired)
                     entry.attempts = 0
@@ -446,7 +497,13 @@ class Controller:
                     await self._in_sync(entry, desired, result)
                     entry.attempts = 0
                     return None
-            return 0.0
+            # The plan did not settle within MAX_STEPS rounds: try again after a backoff, never at once.
+            logger.warning("%s: no stable plan after %d steps", entry.resource.key, MAX_STEPS)
+            return self._backoff(entry)
+        except ResourceGone:
+            logger.info("%s: the resource is gone; nothing more is done for it", entry.resource.key)
+            self.forget(entry.resource.uid)
+            return None
         except OperatorError as error:
             return await self._fail(entry, error)
 
@@ -482,6 +539,9 @@ class Controller:
         failed = condition("Synced", False, error.reason, message, resource.generation)
         try:
             await self._commit(entry, conditions=[failed], announce={"Synced": "Warning"})
+        except ResourceGone:
+            self.forget(resource.uid)
+            return None
         except OperatorError as write_error:
             logger.warning(
                 "%s: %s (and the status could not be written: %s)", resource.key, error, write_error
@@ -538,6 +598,7 @@ class Controller:
                 immutable=mapping.immutable_fields(resource.spec),
                 restart_policy=spec.restart_policy,
                 update_strategy=spec.update_strategy,
+                removables=frozenset(mapping.present_removables(spec, annotations)),
             ),
             registry_access=_registry_access(spec, annotations, resource.generation),
         )
@@ -546,22 +607,52 @@ class Controller:
     # ------------------------------------------------------------------------------ actions
 
     async def _mutate(self, entry: Entry, call: Awaitable[Any]) -> Any:
-        """Run a mutating ECI call; observations that began before it ends are discarded."""
+        """Run a mutating ECI call; observations that began before it ends are discarded. When ECI
+        refused the call (it changed nothing), the observation from before it still holds: keeping it
+        means the next poll does not count as news and re-send a refused call at every interval."""
+        before = (entry.observation, entry.group)
         entry.epoch += 1
         entry.observation, entry.group = None, None
+        refused = False
         try:
             return await call
+        except EciError as error:
+            refused = error.http_status is not None and 400 <= error.http_status < 500
+            raise
         finally:
             entry.epoch += 1
-            entry.observation, entry.group = None, None
+            entry.observation, entry.group = before if refused else (None, None)
 
-    async def _add_finalizer(self, entry: Entry) -> None:
+    def _forget_observation(self, entry: Entry) -> None:
+        """What status now names is another group (or none): answers already in flight are void."""
+        entry.observation, entry.group = None, None
+        entry.epoch += 2
+
+    async def _add_finalizer(self, entry: Entry) -> bool:
+        """Put our finalizer on before anything is created; False when the resource is gone."""
         resource = entry.resource
         body = await self.kube.set_finalizers(
             resource.namespace, resource.name, [*resource.finalizers, FINALIZER], resource.resource_version
         )
-        if body is not None:
-            entry.resource = Resource.from_body(body)
+        if body is None:
+            return False
+        expected = (*entry.resource.trigger[:3], True)  # our own change: the finalizer is there
+        self._take(entry, body, expected)
+        return True
+
+    def _take(self, entry: Entry, body: Mapping[str, Any], expected: tuple[Any, ...] | None = None) -> None:
+        """Hold the object as our own write answered it. If that answer carries someone else's change
+        (the write landed after an edit or a deletion), its watch event will be ignored as older, so
+        the worker is woken here instead. `expected`: the trigger our own write leads to."""
+        before = expected if expected is not None else entry.resource.trigger
+        entry.resource = Resource.from_body(body)
+        if needs_work(before, entry.resource.trigger):
+            entry.desired = None
+            entry.attempts = 0
+            logger.debug(
+                "%s: our write answered with a change: %s", entry.resource.key, entry.resource.trigger
+            )
+            entry.wake.set()
 
     async def _create(self, entry: Entry, desired: DesiredState) -> None:
         resource = entry.resource
@@ -569,8 +660,18 @@ class Controller:
             "Synced", False, "Creating", "creating the container group at ECI", resource.generation
         )
         creating["status"] = "Unknown"
+        # A failure already shown for this generation stays until the create succeeds (a retry that
+        # flipped it back to Creating would post the same Warning again at every attempt).
+        current = get_condition(resource.status.get("conditions"), "Synced")
+        failing = (
+            current is not None
+            and current.get("status") == "False"
+            and current.get("observedGeneration") == resource.generation
+        )
         await self._commit(
-            entry, conditions=[desired.registry_access, creating], announce={"RegistryAccess": "Warning"}
+            entry,
+            conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
+            announce={"RegistryAccess": "Warning"},
         )
         region_id = desired.region_id
         if await self._adopt(entry, region_id):
@@ -597,6 +698,7 @@ class Controller:
                 "incarnation": incarnation,
                 "applied": dict(desired.desired.immutable),
                 "appliedHash": desired.desired.digest,
+                "appliedLists": sorted(desired.desired.removables),
                 "updateCount": 0,
                 "registries": desired.registries,
                 "phase": "Scheduling",
@@ -629,6 +731,7 @@ class Controller:
             await self.eci.delete_container_group(region_id, str(extra["ContainerGroupId"]))
         group_id = str(keep["ContainerGroupId"])
         logger.info("%s: adopted group %s found by its uid tag", resource.key, group_id)
+        self._forget_observation(entry)
         # What the group was made from is unknown: no applied fields, no digest, so it is updated to the
         # current spec once it can be.
         await self._commit(
@@ -638,6 +741,7 @@ class Controller:
                 "regionId": region_id,
                 "applied": None,
                 "appliedHash": None,
+                "appliedLists": None,
                 "updateCount": 0,
                 "phase": keep.get("Status"),
             },
@@ -666,6 +770,7 @@ class Controller:
             entry,
             fields={
                 "appliedHash": desired.desired.digest,
+                "appliedLists": sorted(desired.desired.removables),
                 "updateCount": count + 1,
                 "registries": desired.registries,
                 "phase": "Updating",
@@ -694,6 +799,8 @@ class Controller:
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(self.settings.region_id)
+        # Decided now, from the observation the plan was made from (later awaits may replace it).
+        gone = entry.observation is not None and entry.observation.phase is None
         lost = result.reason == "ContainerGroupLost"
         message = (
             f"{result.message}; re-creating it"
@@ -708,15 +815,26 @@ class Controller:
             fields={"incarnation": incarnation},
             conditions=[condition("Synced", False, result.reason, message, resource.generation)],
         )
-        if entry.observation is None or entry.observation.phase is not None:
+        if not gone:
             await self._mutate(entry, self.eci.delete_container_group(region_id, group_id))
         entry.seen_events.clear()
+        self._forget_observation(entry)
         await self._commit(
             entry,
+            conditions=[
+                condition(
+                    "Ready",
+                    False,
+                    "Recreating",
+                    f"container group {group_id} is being replaced",
+                    resource.generation,
+                )
+            ],
             fields={
                 "containerGroupId": None,
                 "applied": None,
                 "appliedHash": None,
+                "appliedLists": None,
                 "updateCount": None,
                 "phase": None,
                 "intranetIp": None,
@@ -726,6 +844,27 @@ class Controller:
             },
         )
         desired.region_id = str(resource.spec.get("regionId") or self.settings.region_id)
+
+    async def _forget_group(self, entry: Entry, result: Plan) -> None:
+        """Drop a group id that is not ours from status (someone wrote it there); ECI is not called."""
+        resource = entry.resource
+        logger.warning("%s: %s", resource.key, result.message)
+        await self.post_event(resource.reference, "Warning", result.reason, result.message)
+        self._forget_observation(entry)
+        await self._commit(
+            entry,
+            fields={
+                "containerGroupId": None,
+                "applied": None,
+                "appliedHash": None,
+                "appliedLists": None,
+                "updateCount": None,
+                "phase": None,
+                "intranetIp": None,
+                "internetIp": None,
+                "containers": None,
+            },
+        )
 
     async def _in_sync(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
         resource = entry.resource
@@ -828,8 +967,13 @@ class Controller:
         generation = status.get("observedGeneration")
         if group is None:
             restart_policy = str(entry.resource.spec.get("restartPolicy") or "Always")
-            if entry.observation is None or status.get("phase") in planner.finished_phases(restart_policy):
-                return {}  # a finished group that ECI no longer keeps: its final status stays
+            if entry.observation is None:
+                return {}
+            last_phase = status.get("phase")
+            if last_phase in planner.finished_phases(restart_policy):
+                # A finished group that ECI no longer keeps: its final status stays, Ready as it ended.
+                final = observed_status({"Status": last_phase}, generation)
+                return {"ready": final["ready"]}
             return {
                 "ready": {
                     "type": "Ready",
@@ -892,10 +1036,10 @@ class Controller:
         if conds != list(stored.get("conditions") or []):
             patch["conditions"] = conds
 
-        events = []
+        events: list[Mapping[str, Any]] = []
         if group is not None:
             last_event_time = str(stored.get("lastEventTime") or "")
-            events = [e for e in new_events(group, last_event_time) if event_key(e) not in entry.seen_events]
+            events = self._unposted_events(entry, group)
             if events:
                 newest = max(str(e.get("LastTimestamp") or "") for e in events)
                 patch["lastEventTime"] = max(last_event_time, newest)
@@ -904,9 +1048,9 @@ class Controller:
         if diff:
             body = await self.kube.patch_status(resource.namespace, resource.name, diff)
             if body is not None:
-                entry.resource = Resource.from_body(body)
+                self._take(entry, body)
             else:
-                entry.resource.status = {k: v for k, v in {**stored, **diff}.items() if v is not None}
+                raise ResourceGone(resource.key)
             if "phase" in diff and diff["phase"] and stored.get("phase") != diff["phase"]:
                 logger.info(
                     "%s: group %s is %s", resource.key, merged_status.get("containerGroupId"), diff["phase"]
@@ -923,6 +1067,10 @@ class Controller:
                 str(event.get("Reason") or "Event"),
                 f"{merged_status.get('containerGroupId')}: {event.get('Message') or ''}",
             )
+
+
+def _tags(group: Mapping[str, Any]) -> dict[str, str]:
+    return {str(tag.get("Key")): str(tag.get("Value")) for tag in group.get("Tags") or []}
 
 
 def _ready_reason(status: Mapping[str, Any]) -> str | None:
@@ -947,6 +1095,7 @@ def _registry_access(
     message = (
         "; ".join(
             f"{image.field} {image.image}: no AcrRegistryInfo entry or imageRegistryCredentials covers {image.domain}"
+            + (f" ({image.why})" if image.why else "")
             for image in uncovered
         )
         + " (the pull fails unless the instance belongs to the same account)"

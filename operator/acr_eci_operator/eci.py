@@ -138,6 +138,31 @@ class TokenBucket:
                 await asyncio.sleep((1 - self.tokens) / self.rate)
 
 
+TRANSPORT_CODES = frozenset({"SDK.HttpError", "SDK.ServerUnreachable"})
+TRANSPORT_FAILURES = (
+    ("refused", "connection refused"),
+    ("timed out", "timed out"),
+    ("timeout", "timed out"),
+    ("name or service not known", "name not resolved"),
+    ("nodename nor servname", "name not resolved"),
+    ("temporary failure in name resolution", "name not resolved"),
+    ("reset by peer", "connection reset"),
+    ("remote end closed", "connection closed without an answer"),
+    ("connection aborted", "connection closed without an answer"),
+    ("ssl", "TLS handshake failed"),
+    ("certificate", "TLS handshake failed"),
+)
+
+
+def transport_failure(text: str) -> str:
+    """The kind of a transport failure, from the SDK's message, without any of its text."""
+    lowered = text.lower()
+    for needle, kind in TRANSPORT_FAILURES:
+        if needle in lowered:
+            return kind
+    return "connection failed"
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Remove every secret value (and the server's echo of the signed string) from an error message."""
     text = text.split("server string to sign is", 1)[0].rstrip(" :")
@@ -182,7 +207,13 @@ class EciClient:
         return client
 
     def _secrets(self, params: Mapping[str, str]) -> list[str]:
-        values = [value for name, value in params.items() if name.endswith("Password")]
+        # Passwords, and every environment value (some come from Secrets; an error message that echoes
+        # a parameter must not carry one).
+        values = [
+            value
+            for name, value in params.items()
+            if name.endswith("Password") or (".EnvironmentVar." in name and name.endswith(".Value"))
+        ]
         values.append(self.settings.access_key_secret)
         if self.settings.security_token:
             values.append(self.settings.security_token)
@@ -212,9 +243,15 @@ class EciClient:
                 error.get_request_id(),
             ) from None
         except ClientException as error:
-            raise EciError(
-                action, error.get_error_code(), scrub(error.get_error_msg() or "", self._secrets(params))
-            ) from None
+            # The SDK's transport errors quote the whole signed URL (AccessKeyId, nonce, signature): a
+            # request anyone could replay. Say only what kind of failure it was, and where.
+            code = error.get_error_code()
+            if code in TRANSPORT_CODES:
+                host = self.settings.endpoint or f"eci.{region_id}.aliyuncs.com"
+                message = f"ECI endpoint {host} unreachable: {transport_failure(error.get_error_msg() or '')}"
+            else:
+                message = scrub(error.get_error_msg() or "", self._secrets(params))
+            raise EciError(action, code, message) from None
         result: dict[str, Any] = json.loads(body)
         return result
 

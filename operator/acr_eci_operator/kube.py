@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
@@ -46,7 +47,7 @@ class SecretNotText(OperatorError):
     def __init__(self, name: str, key: str) -> None:
         self.name = name
         self.key = key
-        super().__init__("SecretNotText", f"Secret {name!r} key {key!r} is not UTF-8 text", retryable=False)
+        super().__init__("SecretNotText", f"Secret {name!r} key {key!r} is not UTF-8 text", retryable=True)
 
 
 def load_api_client() -> client.ApiClient:
@@ -76,7 +77,11 @@ class Kube:
             raise KubernetesUnavailable(f"{what}: no answer within {self.timeout:g}s") from None
         except ApiException as error:
             raise KubernetesUnavailable(f"{what}: {error.status} {error.reason}") from None
-        except OSError as error:
+        except OperatorError:
+            raise
+        except (OSError, urllib3.exceptions.HTTPError) as error:
+            # Transport failures (refused, reset, urllib3's MaxRetryError...): the kind only, as their
+            # text may quote the request.
             raise KubernetesUnavailable(f"{what}: {type(error).__name__}") from None
 
     @property

@@ -6,14 +6,18 @@ letter (`Container.1.Image`, `AcrRegistryInfo.1.Domain.2`, ...); every value is 
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from acr_eci_operator.models import (
+    ANNOTATION_INSTANCE_IDS,
     GROUP_NAME_PATTERN,
     IMMUTABLE_FIELDS,
+    MAX_ACR_REGISTRY_INFOS,
+    MAX_ENV_VALUE,
     AcrContainerGroupSpec,
     AcrRegistryInfo,
     Container,
@@ -63,14 +67,17 @@ class UncoveredImage:
     field: str
     image: str
     domain: str
+    why: str = ""
+    """Why each AcrRegistryInfo entry does not cover the image (empty when there is none)."""
 
 
 def format_float(value: float) -> str:
-    """ECI Float parameters (Cpu, Memory): `2.0`, `0.5`, `1.25`."""
+    """ECI Float parameters (Cpu, Memory) as plain decimals: `2.0`, `0.5`, `1.25`, `0.0000001` (never
+    Python's exponent form `1e-07`)."""
     number = float(value)
     if number.is_integer():
         return f"{int(number)}.0"
-    return repr(number)
+    return format(decimal.Decimal(repr(number)), "f")
 
 
 def effective_registries(
@@ -83,6 +90,12 @@ def effective_registries(
         if registry.instance_id not in listed:
             listed.add(registry.instance_id)
             registries.append(registry)
+    if len(registries) > MAX_ACR_REGISTRY_INFOS:
+        raise SpecError(
+            f"metadata.annotations[{ANNOTATION_INSTANCE_IDS}]",
+            f"{len(registries)} ACR instances in all with spec.acrRegistryInfos; at most "
+            f"{MAX_ACR_REGISTRY_INFOS} AcrRegistryInfo entries can be sent",
+        )
     return registries
 
 
@@ -108,6 +121,17 @@ def create_parameters(
             f"metadata.name {name!r} is not a valid ECI container group name (2 to 128 lowercase letters, "
             "digits and hyphens, not starting or ending with a hyphen): set spec.containerGroupName",
         )
+    if (
+        spec.region_id
+        and spec.region_id != defaults.region_id
+        and not (spec.security_group_id and spec.v_switch_ids)
+    ):
+        raise SpecError(
+            "spec.regionId",
+            f"{spec.region_id} is not the operator's region {defaults.region_id}, whose default security "
+            "group and vSwitches do not exist there: set spec.securityGroupId and spec.vSwitchIds of that "
+            "region",
+        )
     security_group_id = spec.security_group_id or defaults.security_group_id
     if not security_group_id:
         raise SpecError(
@@ -132,6 +156,39 @@ def create_parameters(
         params["InstanceType"] = spec.instance_type
     params.update(_mutable_parameters(spec, annotations, secrets, owner_tags))
     return params
+
+
+UNSENDABLE_REMOVALS = (
+    "spec.cpu",
+    "spec.memory",
+    "spec.initContainers",
+    "spec.imageRegistryCredentials",
+    "spec.acrRegistryInfos",
+)
+"""Fields whose removal UpdateContainerGroup cannot carry.
+
+The UpdateContainerGroup reference (help.aliyun.com/document_detail/111670.html, row UpdateType; the same
+text in the SDKs' UpdateContainerGroupRequest) says: "RenewUpdate: full updates. You must specify all
+relevant parameters ... For a parameter of the list type, you must specify all the items" and
+"IncrementalUpdate: incremental updates. You may specify only the parameter that you want to update. Other
+related parameters remain unchanged." It does not say what RenewUpdate does with a list, or with
+Cpu/Memory, that is not sent at all, and the RPC form has no way to send an empty list (`X.N` with no N).
+So a removal is never assumed to reach ECI: the emulator keeps what is not sent, and the operator treats
+removing every entry of one of these fields (or the group-level cpu/memory) as a change UpdateContainerGroup
+cannot make: the group is replaced under `updateStrategy: Recreate`, otherwise the resource says so.
+"""
+
+
+def present_removables(spec: AcrContainerGroupSpec, annotations: Mapping[str, str]) -> tuple[str, ...]:
+    """Which of UNSENDABLE_REMOVALS the spec (and the annotation) sets, as status.appliedLists keeps."""
+    present = {
+        "spec.cpu": spec.cpu is not None,
+        "spec.memory": spec.memory is not None,
+        "spec.initContainers": bool(spec.init_containers),
+        "spec.imageRegistryCredentials": bool(spec.image_registry_credentials),
+        "spec.acrRegistryInfos": bool(effective_registries(spec, annotations)),
+    }
+    return tuple(name for name in UNSENDABLE_REMOVALS if present[name])
 
 
 def update_parameters(
@@ -215,6 +272,12 @@ def _secret_values(spec: AcrContainerGroupSpec, secrets: Mapping[tuple[str, str]
         value = secrets.get((ref.name, ref.key))
         if value is None:
             raise SpecError(ref.field, f"key {ref.key!r} of Secret {ref.name!r} is not available")
+        if ref.field.endswith(".valueFrom.secretKeyRef") and len(value) > MAX_ENV_VALUE:
+            raise SpecError(
+                ref.field,
+                f"key {ref.key!r} of Secret {ref.name!r} holds {len(value)} characters; ECI takes environment "
+                f"values of at most {MAX_ENV_VALUE}",
+            )
         values[ref.field] = value
     return values
 
@@ -312,16 +375,27 @@ def uncovered_acr_images(spec: AcrContainerGroupSpec, annotations: Mapping[str, 
             instance_name = acr_instance_name(domain)
             if instance_name is None or domain in credential_servers:
                 continue
-            if any(_covers(registry, domain, instance_name) for registry in registries):
+            mismatches = [_mismatch(registry, domain, instance_name) for registry in registries]
+            if any(mismatch is None for mismatch in mismatches):
                 continue
-            uncovered.append(UncoveredImage(f"spec.{list_name}[{index}].image", container.image, domain))
+            why = "; ".join(f"entry {position}: {m}" for position, m in enumerate(mismatches) if m)
+            uncovered.append(UncoveredImage(f"spec.{list_name}[{index}].image", container.image, domain, why))
     return uncovered
 
 
-def _covers(registry: AcrRegistryInfo, domain: str, instance_name: str) -> bool:
+def _mismatch(registry: AcrRegistryInfo, domain: str, instance_name: str) -> str | None:
+    """Why an entry does not cover a domain (the rules ECI applies to the pull), or None when it does."""
+    match = ACR_EE_DOMAIN.match(domain)
+    region = match.group("region") if match else None
+    if registry.region_id and region and registry.region_id != region:
+        return f"regionId {registry.region_id} is not the image's region {region}"
     if registry.domains:
-        return domain in {listed.lower() for listed in registry.domains}
-    return registry.instance_name is None or registry.instance_name == instance_name
+        if domain in {listed.lower() for listed in registry.domains}:
+            return None
+        return f"domains do not list {domain}"
+    if registry.instance_name is not None and registry.instance_name != instance_name:
+        return f"instanceName {registry.instance_name} is not the image's instance {instance_name}"
+    return None
 
 
 def _server_host(server: str) -> str:

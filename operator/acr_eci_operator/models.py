@@ -34,6 +34,26 @@ ANNOTATION_INSTANCE_IDS = "k8s.aliyun.com/acr-instance-ids"
 OWNER_TAG_PREFIX = "acr-eci-operator/"
 # ECI allows 20 tags per group; the operator's three ownership tags leave 17 to the user.
 MAX_USER_TAGS = 17
+# Bounds from ECI's CreateContainerGroup reference (the parameter descriptions, also in Alibaba's generated
+# SDKs' CreateContainerGroupRequest* models) and its "vCPU and memory" user guide:
+#   EnvironmentVar Value "can be up to 256 characters", Key "1 to 128 characters"; Arg "up to 10
+#   arguments"; Tag key "up to 64 characters", value "up to 128"; group specifications from 0.25 vCPU /
+#   0.5 GiB to 64 vCPU / 512 GiB (other sizes are rounded up to a supported one).
+# Where the reference is silent the bound is ours: Command (20 entries of 256 characters, as Auto
+# Scaling's ECI scaling configuration documents), the length of one Arg (4096), env entries per
+# container (256), AcrRegistryInfo entries (10).
+MAX_ENV_NAME = 128
+MAX_ENV_VALUE = 256
+MAX_COMMAND_ITEMS = 20
+MAX_COMMAND_LENGTH = 256
+MAX_ARGS = 10
+MAX_ARG_LENGTH = 4096
+MAX_TAG_KEY = 64
+MAX_TAG_VALUE = 128
+MIN_GROUP_CPU, MAX_CPU = 0.25, 64.0
+MIN_GROUP_MEMORY, MAX_MEMORY = 0.5, 512.0
+MAX_ACR_REGISTRY_INFOS = 10
+"""AcrRegistryInfo entries sent in all (spec and annotation): the operator's bound (the reference gives none)."""
 RESERVED_TAG_PREFIXES = (OWNER_TAG_PREFIX, "aliyun", "acs:")
 
 INSTANCE_ID_PATTERN = r"^cri-[a-z0-9]+$"
@@ -156,14 +176,19 @@ class EnvVar:
 
     name: str = field(
         metadata=doc(
-            "Name of the variable (ECI EnvironmentVar Key).",
+            "Name of the variable (ECI EnvironmentVar Key, at most 128 characters).",
             minLength=1,
-            maxLength=256,
+            maxLength=MAX_ENV_NAME,
             pattern=ENV_NAME_PATTERN,
         )
     )
     value: str | None = field(
-        default=None, metadata=doc("Inline value of the variable. Do not put secrets here: use valueFrom.")
+        default=None,
+        metadata=doc(
+            "Inline value of the variable, at most 256 characters (ECI's limit). Do not put secrets here: "
+            "use valueFrom.",
+            maxLength=MAX_ENV_VALUE,
+        ),
     )
     value_from: EnvVarSource | None = field(
         default=None, metadata=doc("Take the value from a Secret key instead of an inline value.")
@@ -213,21 +238,43 @@ class Container:
         metadata=doc("When to pull the image: Always, IfNotPresent or Never. Left to ECI when not set."),
     )
     command: tuple[str, ...] = field(
-        default=(), metadata=doc("Entrypoint of the container; the image's entrypoint when empty.")
+        default=(),
+        metadata=doc(
+            "Entrypoint of the container; the image's entrypoint when empty. At most 20 entries of 256 "
+            "characters.",
+            maxItems=MAX_COMMAND_ITEMS,
+            items={"maxLength": MAX_COMMAND_LENGTH},
+        ),
     )
     args: tuple[str, ...] = field(
-        default=(), metadata=doc("Arguments to the entrypoint; the image's CMD when empty.")
+        default=(),
+        metadata=doc(
+            "Arguments to the entrypoint; the image's CMD when empty. At most 10 (ECI's limit) of 4096 "
+            "characters.",
+            maxItems=MAX_ARGS,
+            items={"maxLength": MAX_ARG_LENGTH},
+        ),
     )
     working_dir: str | None = field(
         default=None, metadata=doc("Working directory of the container.", minLength=1, maxLength=4096)
     )
     cpu: float | None = field(
         default=None,
-        metadata=doc("vCPUs for this container, e.g. 0.5 or 2.", minimum=0, exclusiveMinimum=True),
+        metadata=doc(
+            "vCPUs for this container, e.g. 0.5 or 2 (at most 64).",
+            minimum=0,
+            exclusiveMinimum=True,
+            maximum=MAX_CPU,
+        ),
     )
     memory: float | None = field(
         default=None,
-        metadata=doc("Memory for this container in GiB, e.g. 1 or 0.5.", minimum=0, exclusiveMinimum=True),
+        metadata=doc(
+            "Memory for this container in GiB, e.g. 1 or 0.5 (at most 512).",
+            minimum=0,
+            exclusiveMinimum=True,
+            maximum=MAX_MEMORY,
+        ),
     )
     env: tuple[EnvVar, ...] = field(
         default=(),
@@ -308,10 +355,10 @@ class ImageRegistryCredential:
 
 TAGS_CEL_RULES = (
     {
-        "rule": "self.all(k, size(k) >= 1 && size(k) <= 128 && "
+        "rule": f"self.all(k, size(k) >= 1 && size(k) <= {MAX_TAG_KEY} && "
         + " && ".join(f"!k.startsWith('{prefix}')" for prefix in RESERVED_TAG_PREFIXES)
         + ")",
-        "message": "tag keys must be 1 to 128 characters and may not start with "
+        "message": f"tag keys must be 1 to {MAX_TAG_KEY} characters and may not start with "
         + ", ".join(RESERVED_TAG_PREFIXES),
     },
 )
@@ -401,11 +448,19 @@ class AcrContainerGroupSpec:
     )
     cpu: float | None = field(
         default=None,
-        metadata=doc("vCPUs of the whole group, e.g. 2.", minimum=0, exclusiveMinimum=True),
+        metadata=doc(
+            "vCPUs of the whole group, e.g. 2: 0.25 to 64 (ECI rounds up to a supported specification).",
+            minimum=MIN_GROUP_CPU,
+            maximum=MAX_CPU,
+        ),
     )
     memory: float | None = field(
         default=None,
-        metadata=doc("Memory of the whole group in GiB, e.g. 4.", minimum=0, exclusiveMinimum=True),
+        metadata=doc(
+            "Memory of the whole group in GiB, e.g. 4: 0.5 to 512.",
+            minimum=MIN_GROUP_MEMORY,
+            maximum=MAX_MEMORY,
+        ),
     )
     restart_policy: RestartPolicy = field(
         default="Always",
@@ -425,7 +480,7 @@ class AcrContainerGroupSpec:
             "ACR Enterprise Edition instances to pull images from without a password (ECI "
             "AcrRegistryInfo.N). An instance named by the k8s.aliyun.com/acr-instance-id(s) annotation is "
             "added when not listed here.",
-            maxItems=10,
+            maxItems=MAX_ACR_REGISTRY_INFOS,
         ),
     )
     image_registry_credentials: tuple[ImageRegistryCredential, ...] = field(
@@ -442,7 +497,7 @@ class AcrContainerGroupSpec:
             "ECI tags of the group, at most 17 (the operator adds its own acr-eci-operator/* tags). Keys may "
             "not start with acr-eci-operator/, aliyun or acs:.",
             maxProperties=MAX_USER_TAGS,
-            additionalProperties={"maxLength": 128},
+            additionalProperties={"maxLength": MAX_TAG_VALUE},
             cel_rules=TAGS_CEL_RULES,
         ),
     )
@@ -469,8 +524,8 @@ class AcrContainerGroupSpec:
 
     def check(self, path: str) -> None:
         for key in self.tags:
-            if not key or len(key) > 128:
-                raise SpecError(f"{path}.tags[{key}]", "tag keys must be 1 to 128 characters")
+            if not key or len(key) > MAX_TAG_KEY:
+                raise SpecError(f"{path}.tags[{key}]", f"tag keys must be 1 to {MAX_TAG_KEY} characters")
             for prefix in RESERVED_TAG_PREFIXES:
                 if key.startswith(prefix):
                     raise SpecError(f"{path}.tags[{key}]", f"tag keys may not start with {prefix!r}")
@@ -559,6 +614,14 @@ class AcrContainerGroupStatus:
     )
     applied_hash: str | None = field(
         default=None, metadata=doc("Digest of the wire parameters last sent to ECI for this group.")
+    )
+    applied_lists: tuple[str, ...] | None = field(
+        default=None,
+        metadata=doc(
+            "Fields the current group was given whose removal UpdateContainerGroup cannot carry "
+            "(spec.cpu, spec.memory, spec.initContainers, spec.imageRegistryCredentials, "
+            "spec.acrRegistryInfos): removing one replaces the group (Recreate) or is refused."
+        ),
     )
     update_count: int | None = field(
         default=None,

@@ -44,6 +44,8 @@ class Action(enum.Enum):
     """A group id is known but no observation taken after the last change: wait for one."""
     UPDATE = "Update"
     """Send the mutable parameters with UpdateContainerGroup."""
+    FORGET = "Forget"
+    """Status names a group that does not carry this resource's uid tag: never touch it; drop the id."""
     RECREATE = "Recreate"
     """Delete the group (if it still exists) and create a new one under a new incarnation."""
     WAIT = "Wait"
@@ -65,6 +67,8 @@ class Desired:
     """Immutable fields as the spec sets them (mapping.immutable_fields)."""
     restart_policy: str = "Always"
     update_strategy: str = "InPlace"
+    removables: frozenset[str] = frozenset()
+    """Fields set whose removal an update cannot carry (mapping.present_removables)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ class Known:
     """The generation last sent to ECI."""
     last_phase: str | None = None
     """The phase the last observation wrote; read only for a group that is gone."""
+    applied_lists: frozenset[str] | None = None
+    """Which of those fields the group was given (None: unknown, as for a status of an older release)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,8 @@ class Observation:
     container_group_id: str
     phase: str | None
     """None: ECI confirmed (twice, by id) that the group does not exist."""
+    owned: bool = True
+    """Whether the group carries this resource's uid tag."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,14 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
         return Plan(Action.CREATE)
     if observation is None or observation.container_group_id != group_id:
         return Plan(Action.OBSERVE, "ObservationPending", f"waiting for ECI to report group {group_id}")
+
+    if observation.phase is not None and not observation.owned:
+        return Plan(
+            Action.FORGET,
+            "ContainerGroupNotOwned",
+            f"status names container group {group_id}, which does not carry this resource's uid tag: it is "
+            "left alone, and this resource's own group is found or created",
+        )
 
     spec_changed_since_sent = known.observed_generation is not None and (
         desired.generation > known.observed_generation
@@ -146,6 +162,7 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
     changed = tuple(mapping.changed_immutable_fields(known.applied or {}, desired.immutable))
     if known.applied is None:
         changed = ()
+    removed = tuple(sorted((known.applied_lists or frozenset()) - desired.removables))
     content_changed = known.applied_hash != desired.digest or bool(changed)
 
     if phase in ENDED_PHASES:
@@ -165,6 +182,18 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
             f"{', '.join(changed)} cannot change on an existing container group ({group_id}); "
             "set spec.updateStrategy: Recreate to replace the group, or revert the change",
             changed,
+        )
+
+    if removed and known.applied_hash != desired.digest:
+        if desired.update_strategy == "Recreate":
+            return Plan(Action.RECREATE, "Recreating", f"{', '.join(removed)} removed", removed)
+        return Plan(
+            Action.REFUSE,
+            "RemovalNotApplicable",
+            f"removing {', '.join(removed)} cannot be applied to container group {group_id} in place "
+            "(UpdateContainerGroup cannot send an empty list, and ECI keeps what is not sent); set "
+            "spec.updateStrategy: Recreate to replace the group, or put the field back",
+            removed,
         )
 
     if known.applied_hash != desired.digest:

@@ -27,13 +27,13 @@ logger = logging.getLogger(__name__)
 
 LIVENESS_INTERVALS = 3
 """The liveness probe fails when no poll cycle completed for this many intervals."""
+RESYNC_INTERVALS = 20
+"""Every this many poll cycles, every resource held is reconciled again (a safety net)."""
 
 
 def peering_allows(status: Mapping[str, Any], identity: str, priority: int, now: datetime.datetime) -> bool:
-    """kopf's peering rule, read from its peering object: this replica acts when it has announced itself
-    and no other live replica has the same or a higher priority (kopf pauses equal ones too)."""
-    if identity not in status:
-        return False
+    """kopf's peering rule, read from its peering object: this replica acts when no other live replica
+    has the same or a higher priority (kopf pauses equal ones too)."""
     for peer_id, info in status.items():
         if peer_id == identity or not isinstance(info, Mapping):
             continue
@@ -110,6 +110,7 @@ class Poller:
 
     async def run(self) -> None:
         next_full = self.clock()
+        cycles = 0
         early_gap = min(1.0, self.interval / 4)
         while True:
             started = self.clock()
@@ -123,6 +124,9 @@ class Poller:
             if full:
                 self.last_cycle = self.clock()
                 next_full = started + self.interval
+                cycles += 1
+                if cycles % RESYNC_INTERVALS == 0 and self.controller.active:
+                    self.controller.resync()
             try:
                 # A worker waiting for its first observation asks for an early poll of such groups only;
                 # the requests of one burst are gathered into one poll.

@@ -120,7 +120,17 @@ MALFORMED: list[tuple[str, Any, str]] = [
     ("group-name-short", spec(containerGroupName="a"), "spec.containerGroupName"),
     ("group-name-upper", spec(containerGroupName="Bad-Name"), "spec.containerGroupName"),
     ("group-name-long", spec(containerGroupName="a" * 129), "spec.containerGroupName"),
-    ("cpu-zero", spec(cpu=0), "spec.cpu"),
+    # (0.1, not 0: apiserver 1.20 compares an integer with a fractional minimum after truncating the
+    # minimum, so `cpu: 0` passes its schema; the operator's own check names spec.cpu for it.)
+    ("cpu-below-eci-minimum", spec(cpu=0.1), "spec.cpu"),
+    ("cpu-above-eci-maximum", spec(cpu=65), "spec.cpu"),
+    ("memory-above-eci-maximum", spec(memory=1e9), "spec.memory"),
+    (
+        "env-value-too-long",
+        spec(containers=[container(env=[{"name": "A", "value": "x" * 257}])]),
+        "spec.containers[0].env[0].value",
+    ),
+    ("eleven-args", spec(containers=[container(args=["a"] * 11)]), "spec.containers[0].args"),
     ("memory-negative", spec(memory=-1), "spec.memory"),
     ("cpu-string", spec(cpu="two"), "spec.cpu"),
     ("bad-security-group", spec(securityGroupId="default"), "spec.securityGroupId"),

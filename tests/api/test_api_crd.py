@@ -106,7 +106,10 @@ def test_schema_constraints() -> None:
     assert schema[".spec.tags"]["maxProperties"] == 17
     assert schema[".spec.containers[].ports[].containerPort"]["minimum"] == 1
     assert schema[".spec.containers[].ports[].containerPort"]["maximum"] == 65535
-    assert schema[".spec.cpu"]["exclusiveMinimum"] is True
+    assert (schema[".spec.cpu"]["minimum"], schema[".spec.cpu"]["maximum"]) == (0.25, 64.0)
+    assert (schema[".spec.memory"]["minimum"], schema[".spec.memory"]["maximum"]) == (0.5, 512.0)
+    assert schema[".spec.containers[].env[].value"]["maxLength"] == 256
+    assert schema[".spec.containers[].args"]["maxItems"] == 10
     for list_path in (".spec.containers", ".spec.initContainers", ".spec.containers[].env"):
         assert schema[list_path]["x-kubernetes-list-type"] == "map"
         assert schema[list_path]["x-kubernetes-list-map-keys"] == ["name"]

@@ -476,10 +476,23 @@ def test_uncovered_images_of_the_examples() -> None:
             assert found == [], example
 
 
+def test_an_entry_of_another_region_does_not_cover_the_image() -> None:
+    shanghai = {"instanceId": "cri-a", "instanceName": "testabcd", "regionId": "cn-shanghai"}
+    (found,) = uncovered(with_images(TESTABCD, acrRegistryInfos=[shanghai]))
+    assert found.why == "entry 0: regionId cn-shanghai is not the image's region cn-beijing"
+    beijing = {**shanghai, "regionId": "cn-beijing"}
+    assert uncovered(with_images(TESTABCD, acrRegistryInfos=[beijing])) == []
+
+
 def test_uncovered_image_rules() -> None:
     domains_entry = {"instanceId": "cri-a", "domains": ["testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com"]}
     assert uncovered(with_images(TESTABCD, VPC, acrRegistryInfos=[domains_entry])) == [
-        UncoveredImage("spec.containers[0].image", TESTABCD, "testabcd-registry.cn-beijing.cr.aliyuncs.com")
+        UncoveredImage(
+            "spec.containers[0].image",
+            TESTABCD,
+            "testabcd-registry.cn-beijing.cr.aliyuncs.com",
+            "entry 0: domains do not list testabcd-registry.cn-beijing.cr.aliyuncs.com",
+        )
     ]
     other_name = {"instanceId": "cri-a", "instanceName": "demoabcd"}
     assert [item.field for item in uncovered(with_images("nginx", VPC, acrRegistryInfos=[other_name]))] == [
@@ -500,3 +513,46 @@ def test_uncovered_image_rules() -> None:
     assert uncovered(with_images("registry.cn-beijing.aliyuncs.com/ns/app", "docker.io/library/nginx")) == []
     init = {"containers": [{"name": "c", "image": "nginx"}], "initContainers": [{"name": "i", "image": VPC}]}
     assert [item.field for item in uncovered(init)] == ["spec.initContainers[0].image"]
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"), [(0.0000001, "0.0000001"), (0.00025, "0.00025"), (123456.5, "123456.5")]
+)
+def test_floats_are_plain_decimals(value: float, wire: str) -> None:
+    assert format_float(value) == wire
+    assert "e" not in format_float(value).lower()
+
+
+def test_more_than_ten_acr_instances_in_all_name_the_annotation() -> None:
+    ids = ",".join(f"cri-{index:020d}" for index in range(50))
+    with pytest.raises(SpecError) as caught:
+        parameters_for("acr-registry-info-id.yaml", annotations={"k8s.aliyun.com/acr-instance-ids": ids})
+    assert caught.value.field == "metadata.annotations[k8s.aliyun.com/acr-instance-ids]"
+    assert "at most 10" in str(caught.value)
+
+
+def test_another_region_needs_its_own_network() -> None:
+    spec = {"containers": [{"name": "c", "image": "nginx"}], "regionId": "cn-nowhere-9"}
+    with pytest.raises(SpecError) as caught:
+        create_parameters(
+            AcrContainerGroupSpec.from_dict(spec),
+            name="web",
+            annotations={},
+            defaults=DEFAULTS,
+            secrets={},
+            client_token="t",
+            owner_tags=OWNER_TAGS,
+        )
+    assert caught.value.field == "spec.regionId"
+    assert "set spec.securityGroupId and spec.vSwitchIds" in str(caught.value)
+    own = {**spec, "securityGroupId": "sg-a", "vSwitchIds": ["vsw-a"]}
+    params = create_parameters(
+        AcrContainerGroupSpec.from_dict(own),
+        name="web",
+        annotations={},
+        defaults=DEFAULTS,
+        secrets={},
+        client_token="t",
+        owner_tags=OWNER_TAGS,
+    )
+    assert params["RegionId"] == "cn-nowhere-9"

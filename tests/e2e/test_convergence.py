@@ -385,8 +385,10 @@ def test_7_of_two_peered_replicas_one_works_and_the_other_takes_over_when_it_die
             timeout=30,
             what="the other replica polling",
         )
-        # The dead replica's peering entry lives 3 s; polling resumes within one 1 s interval after.
-        assert time.monotonic() - killed < 3 + 1 + 2
+        # The dead replica's peering entry lives 3 s; polling resumes within one 1 s interval after (plus
+        # slack for a loaded machine: kopf resumes its watch, the resource is listed again and observed).
+        took = time.monotonic() - killed
+        assert took < 3 + 1 + 5, took
 
         group_id = cluster.status("web")["containerGroupId"]
         eci_emulator.admin.delete_group(group_id)
@@ -650,3 +652,49 @@ def test_a_resource_written_by_the_last_release_converges_without_its_group_bein
     wait_for(lambda: ready_at(cluster, "web", 2))
     (update,) = eci_emulator.admin.requests("UpdateContainerGroup")
     assert update["parameters"]["ClientToken"].startswith(f"{uid}-u0-")
+
+
+# ------------------------------------------------------------------------------------ review findings
+
+
+def test_10_a_group_missed_by_two_answers_in_a_row_is_adopted_back_not_duplicated(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    body = cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
+    wait_for(phase_is(cluster, "web", "Running"))
+    group_id = cluster.status("web")["containerGroupId"]
+    eci_emulator.admin.hide_group(group_id, times=2)  # the batch answer and the confirmation both miss it
+    polls_later(eci_emulator, 10)
+    assert cluster.status("web")["containerGroupId"] == group_id
+    assert len(groups_for(eci_emulator, body["metadata"]["uid"])) == 1
+    assert len(created(eci_emulator)) == 1
+    assert len([e for e in cluster.events("web") if e.reason == "ContainerGroupLost"]) <= 1
+    wait_for(lambda: ready_at(cluster, "web", 1))
+
+
+def test_a_refused_update_is_not_sent_again_at_every_poll(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    cluster.apply(acg("web", web(env=[{"name": "V", "value": "1"}]), acrRegistryInfos=ACR))
+    wait_for(phase_is(cluster, "web", "Running"))
+    eci_emulator.admin.set_fault("UpdateContainerGroup", error_code="InvalidParameter", http_status=400)
+    cluster.patch("web", {"spec": {"containers": web(env=[{"name": "V", "value": "2"}])}})
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "InvalidParameter")
+    polls_later(eci_emulator, 10)
+    assert len(eci_emulator.admin.requests("UpdateContainerGroup")) == 1
+
+
+def test_ready_is_false_while_a_replacement_cannot_be_created(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, zoneId="cn-beijing-a", updateStrategy="Recreate"))
+    wait_for(phase_is(cluster, "web", "Running"))
+    eci_emulator.admin.set_fault("CreateContainerGroup", error_code="QuotaExceeded", http_status=400)
+    cluster.patch("web", {"spec": {"zoneId": "cn-beijing-b"}})
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "QuotaExceeded")
+    ready = cluster.condition("web", "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "Recreating")
+    assert not cluster.status("web").get("containerGroupId")

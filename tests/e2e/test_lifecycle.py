@@ -90,7 +90,7 @@ def test_create_reaches_running_with_status_and_conditions(
     assert sorted(reposted()) == sorted(event["Reason"] for event in eci_events)
     # kopf's own bookkeeping is not in status.
     assert set(status) <= {
-        "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "updateCount", "lastEventTime", "phase",
+        "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "appliedLists", "updateCount", "lastEventTime", "phase",
         "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions",
     }  # fmt: skip
 

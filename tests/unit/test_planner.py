@@ -240,3 +240,39 @@ def test_refusal_names_the_field_and_the_way_out() -> None:
 
 def test_waiting_names_the_phase() -> None:
     assert "Scheduling" in plan(desired(digest="d2"), known(), seen("Scheduling")).message
+
+
+CREDENTIALS = "spec.imageRegistryCredentials"
+
+
+@pytest.mark.parametrize(
+    ("applied", "now", "strategy", "action"),
+    [
+        (frozenset({CREDENTIALS}), frozenset(), "InPlace", Action.REFUSE),
+        (frozenset({CREDENTIALS}), frozenset(), "Recreate", Action.RECREATE),
+        (frozenset({CREDENTIALS, "spec.cpu"}), frozenset({CREDENTIALS}), "InPlace", Action.REFUSE),
+        (frozenset(), frozenset({CREDENTIALS}), "InPlace", Action.UPDATE),  # adding is an update
+        (None, frozenset(), "InPlace", Action.UPDATE),  # unknown (a status of the last release)
+    ],
+)
+def test_removing_a_whole_list_is_never_sent_as_an_update(
+    applied: frozenset[str] | None, now: frozenset[str], strategy: str, action: Action
+) -> None:
+    want = Desired(2, "d2", APPLIED, update_strategy=strategy, removables=now)
+    have = Known(GROUP, APPLIED, "d1", 2, "Running", applied_lists=applied)
+    result = plan(want, have, seen("Running"))
+    assert result.action is action
+    if action is Action.REFUSE:
+        assert result.reason == "RemovalNotApplicable"
+        assert set(result.changed) == applied - now  # type: ignore[operator]
+        assert "updateStrategy: Recreate" in result.message
+
+
+def test_a_group_without_our_uid_tag_is_forgotten_never_touched() -> None:
+    foreign = Observation(GROUP, "Running", owned=False)
+    for want in (
+        desired(),
+        desired(digest="d2"),
+        desired(immutable={"zoneId": "b"}, update_strategy="Recreate"),
+    ):
+        assert plan(want, known(), foreign).action is Action.FORGET
