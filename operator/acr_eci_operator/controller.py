@@ -71,6 +71,23 @@ IMMUTABLE_WIRE_FIELDS = (
 )
 """CreateContainerGroup parameters that UpdateContainerGroup cannot change (left out of applied_hash)."""
 
+NO_GROUP: Mapping[str, None] = {
+    key: None
+    for key in (
+        "containerGroupId",
+        "regionId",
+        "applied",
+        "appliedHash",
+        "appliedLists",
+        "updateCount",
+        "phase",
+        "intranetIp",
+        "internetIp",
+        "containers",
+    )
+}
+"""The status fields that describe the current group, cleared (merge-patch null) when there is none."""
+
 OBSERVATION_FAILED_INTERVALS = 3
 """Ready turns Unknown (ObservationFailed) when a group could not be observed for this many intervals."""
 MAX_STEPS = 4
@@ -830,18 +847,7 @@ class Controller:
                     resource.generation,
                 )
             ],
-            fields={
-                "containerGroupId": None,
-                "applied": None,
-                "appliedHash": None,
-                "appliedLists": None,
-                "updateCount": None,
-                "phase": None,
-                "intranetIp": None,
-                "internetIp": None,
-                "containers": None,
-                "regionId": None,
-            },
+            fields=NO_GROUP,
         )
         desired.region_id = str(resource.spec.get("regionId") or self.settings.region_id)
 
@@ -853,17 +859,7 @@ class Controller:
         self._forget_observation(entry)
         await self._commit(
             entry,
-            fields={
-                "containerGroupId": None,
-                "applied": None,
-                "appliedHash": None,
-                "appliedLists": None,
-                "updateCount": None,
-                "phase": None,
-                "intranetIp": None,
-                "internetIp": None,
-                "containers": None,
-            },
+            fields=NO_GROUP,
         )
 
     async def _in_sync(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
