@@ -178,7 +178,7 @@ class Resource:
         applied = status.get("applied")
         return Known(
             container_group_id=str(status.get("containerGroupId") or "") or None,
-            applied=dict(applied) if isinstance(applied, Mapping) and status.get("appliedHash") else None,
+            applied=dict(applied) if isinstance(applied, Mapping) else None,
             applied_hash=status.get("appliedHash"),
             observed_generation=status.get("observedGeneration"),
             last_phase=status.get("phase"),
@@ -219,7 +219,6 @@ class DesiredState:
     spec: models.AcrContainerGroupSpec
     annotations: Mapping[str, str]
     secrets: Mapping[tuple[str, str], str]
-    region_id: str
     create_params: Mapping[str, str]
     registries: list[dict[str, Any]]
     desired: Desired
@@ -378,6 +377,8 @@ class Controller:
             for event in candidates:
                 if str(event.get("LastTimestamp") or "") <= since:
                     entry.seen_events.add(event_key(event))
+        # Forget keys of events ECI no longer reports at or after lastEventTime (memory stays bounded).
+        entry.seen_events &= {event_key(event) for event in candidates}
         return [event for event in candidates if event_key(event) not in entry.seen_events]
 
     def observation_failed(self, target: Target) -> None:
@@ -412,6 +413,10 @@ class Controller:
             entry.task = None
             entry.observation, entry.group = None, None
             entry.epoch += 2
+            # Another replica posts events and observes meanwhile: start afresh on resuming.
+            entry.seen_events.clear()
+            entry.events_seeded = False
+            entry.observation_failed_since = None
 
     def resync(self) -> None:
         """Reconcile every resource held (a periodic safety net: one missed wake-up, or a resource that
@@ -486,6 +491,8 @@ class Controller:
                 return None
             desired = await self._desired(entry)
             for _ in range(MAX_STEPS):
+                if entry.resource.deleting or entry.desired is not desired:
+                    return 0.0  # the resource changed under this reconcile: start over from it
                 result = planner.plan(desired.desired, entry.resource.known(), self._observation(entry))
                 logger.debug("%s: plan %s %s", entry.resource.key, result.action.value, result.reason)
                 if result.action is Action.CREATE:
@@ -588,7 +595,6 @@ class Controller:
                 raise OperatorError(
                     error.reason, f"{ref.field}: {error.message}", retryable=error.retryable
                 ) from None
-        region_id = str(resource.status.get("regionId") or spec.region_id or self.settings.region_id)
         try:
             params = mapping.create_parameters(
                 spec,
@@ -606,7 +612,6 @@ class Controller:
             spec=spec,
             annotations=annotations,
             secrets=secrets,
-            region_id=region_id,
             create_params=params,
             registries=[r.to_dict() for r in mapping.effective_registries(spec, annotations)],
             desired=Desired(
@@ -690,8 +695,9 @@ class Controller:
             conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
             announce={"RegistryAccess": "Warning"},
         )
-        region_id = desired.region_id
-        if await self._adopt(entry, region_id):
+        # No group: its region is the spec's (a region left in status by a dropped group does not count).
+        region_id = str(desired.spec.region_id or self.settings.region_id)
+        if await self._adopt(entry, region_id, desired):
             return
         incarnation = int(resource.status.get("incarnation") or 0)
         params = {**desired.create_params, "ClientToken": f"{resource.uid}-{incarnation}"}
@@ -701,10 +707,19 @@ class Controller:
         try:
             group_id = await self._mutate(entry, self.eci.create_container_group(region_id, params))
         except EciError as error:
-            if error.code == "IdempotentParameterMismatch" and await self._adopt(entry, region_id):
+            if error.code != "IdempotentParameterMismatch":
+                raise
+            if await self._adopt(entry, region_id, desired):
                 return  # an earlier attempt with this token created a group from an older spec
-            raise
-        generation = resource.generation
+            # That group is gone already (reclaimed, deleted): the token is used up; the next attempt
+            # takes the next incarnation.
+            await self._commit(entry, fields={"incarnation": incarnation + 1})
+            raise OperatorError(
+                error.code, f"{error.message}; retrying under incarnation {incarnation + 1}", retryable=True
+            ) from None
+        if entry.resource.deleting:
+            logger.info("%s: created group %s while the resource is being deleted", resource.key, group_id)
+        generation = desired.desired.generation  # what was sent, even if edited since
         created = condition("Synced", True, "Created", f"created container group {group_id}", generation)
         scheduling = condition("Ready", False, "Scheduling", "the container group is Scheduling", generation)
         await self._commit(
@@ -719,7 +734,7 @@ class Controller:
                 "updateCount": 0,
                 "registries": desired.registries,
                 "phase": "Scheduling",
-                "observedGeneration": resource.generation,
+                "observedGeneration": generation,
             },
             conditions=[created, scheduling],
         )
@@ -729,7 +744,7 @@ class Controller:
         logger.info("%s: created group %s", resource.key, group_id)
         self.poll_now.set()
 
-    async def _adopt(self, entry: Entry, region_id: str) -> bool:
+    async def _adopt(self, entry: Entry, region_id: str, desired: DesiredState) -> bool:
         """Find a group made for this resource before a crash (by the uid tag); keep the newest only."""
         resource = entry.resource
         groups = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
@@ -749,14 +764,16 @@ class Controller:
         group_id = str(keep["ContainerGroupId"])
         logger.info("%s: adopted group %s found by its uid tag", resource.key, group_id)
         self._forget_observation(entry)
-        # What the group was made from is unknown: no applied fields, no digest, so it is updated to the
-        # current spec once it can be.
+        # Its immutable fields are read from the answer (a difference from the spec shows as a change);
+        # the mutable ones are unknown: no digest, so it is updated to the current spec once it can be.
         await self._commit(
             entry,
             fields={
                 "containerGroupId": group_id,
                 "regionId": region_id,
-                "applied": None,
+                "applied": mapping.applied_from_group(
+                    desired.desired.immutable, {**keep, "RegionId": region_id}
+                ),
                 "appliedHash": None,
                 "appliedLists": None,
                 "updateCount": 0,
@@ -780,9 +797,11 @@ class Controller:
             owner_tags=owner_tags(resource),
         )
         params["RegionId"] = region_id
-        logger.info("%s: updating group %s to generation %d", resource.key, group_id, resource.generation)
+        logger.info(
+            "%s: updating group %s to generation %d", resource.key, group_id, desired.desired.generation
+        )
         await self._mutate(entry, self.eci.update_container_group(region_id, params))
-        generation = resource.generation
+        generation = desired.desired.generation
         await self._commit(
             entry,
             fields={
@@ -849,7 +868,6 @@ class Controller:
             ],
             fields=NO_GROUP,
         )
-        desired.region_id = str(resource.spec.get("regionId") or self.settings.region_id)
 
     async def _forget_group(self, entry: Entry, result: Plan) -> None:
         """Drop a group id that is not ours from status (someone wrote it there); ECI is not called."""
@@ -876,12 +894,14 @@ class Controller:
         keep = (
             current is not None
             and current.get("status") == "True"
-            and current.get("observedGeneration") == resource.generation
+            and current.get("observedGeneration") == desired.desired.generation
         )
         if result.reason == "UpToDate":
-            fields["observedGeneration"] = resource.generation
+            fields["observedGeneration"] = desired.desired.generation
         if not keep or result.reason == "Finished":
-            conditions.append(condition("Synced", True, result.reason, result.message, resource.generation))
+            conditions.append(
+                condition("Synced", True, result.reason, result.message, desired.desired.generation)
+            )
         await self._commit(
             entry, fields=fields, conditions=conditions, announce={"RegistryAccess": "Warning"}
         )
@@ -905,10 +925,26 @@ class Controller:
             self.forget(resource.uid)
             return None
         region_id = entry.region_id(self.settings.region_id)
-        found = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+        orphan = resource.spec.get("deletionPolicy") == "Orphan"
+        try:
+            found = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+        except EciError as error:
+            if not orphan:
+                raise
+            # Orphan is the way out of a delete ECI refuses (bad credentials, say): let the resource go.
+            logger.warning(
+                "%s: groups not looked up (%s); orphaning without tagging", resource.key, error.code
+            )
+            found = []
+            await self.post_event(
+                resource.reference,
+                "Warning",
+                "Orphaned",
+                f"left the resource's groups at ECI untagged: {error.code}",
+            )
         group_ids = [str(g["ContainerGroupId"]) for g in found if g.get("Status") != "Terminating"]
         recorded = entry.container_group_id
-        if recorded and not any(str(g["ContainerGroupId"]) == recorded for g in found):
+        if found and recorded and not any(str(g["ContainerGroupId"]) == recorded for g in found):
             # Status names a group the tag search did not return: touch it only if it is ours.
             described = await self.eci.describe_container_groups(region_id, [recorded])
             for group in described:
@@ -922,7 +958,7 @@ class Controller:
                         resource.key,
                         recorded,
                     )
-        if resource.spec.get("deletionPolicy") == "Orphan":
+        if orphan:
             for group_id in group_ids:
                 await self._orphan(entry, region_id, group_id)
         else:

@@ -101,7 +101,9 @@ class EciError(OperatorError):
 
     @property
     def not_found(self) -> bool:
-        return self.code in NOT_FOUND_CODES or self.code.endswith(".NotFound")
+        # Only the group's own not-found codes: InvalidAccessKeyId.NotFound or InvalidRegionId.NotFound
+        # say nothing about the group.
+        return self.code in NOT_FOUND_CODES
 
 
 def is_retryable(code: str, http_status: int | None) -> bool:

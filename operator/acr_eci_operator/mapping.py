@@ -326,6 +326,30 @@ def immutable_fields(spec: Mapping[str, Any]) -> dict[str, str]:
     return fields
 
 
+DESCRIBED_IMMUTABLE_FIELDS = {
+    "containerGroupName": "ContainerGroupName",
+    "regionId": "RegionId",
+    "zoneId": "ZoneId",
+    "securityGroupId": "SecurityGroupId",
+    "vSwitchIds": "VSwitchId",
+    "instanceType": "InstanceType",
+}
+"""Where DescribeContainerGroups reports each immutable field of a group."""
+
+
+def applied_from_group(immutable: Mapping[str, str], group: Mapping[str, Any]) -> dict[str, str]:
+    """What `status.applied` should say for a group found by its tag (made before a crash, perhaps from
+    an older spec): for each immutable field the spec sets, the spec's value when the group agrees with
+    it (for lists, ECI reports the one it chose), else what the group has, so that the difference shows.
+    A field the answer does not report is taken as agreeing."""
+    applied: dict[str, str] = {}
+    for name, wanted in immutable.items():
+        observed = str(group.get(DESCRIBED_IMMUTABLE_FIELDS.get(name, "")) or "")
+        agrees = not observed or observed in wanted.split(",") or observed == wanted
+        applied[name] = wanted if agrees else observed
+    return applied
+
+
 def changed_immutable_fields(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     """Paths (`spec.zoneId`) of the immutable fields that differ between two `immutable_fields` results."""
     return [f"spec.{name}" for name in IMMUTABLE_FIELDS if old.get(name) != new.get(name)]

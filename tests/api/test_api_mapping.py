@@ -556,3 +556,15 @@ def test_another_region_needs_its_own_network() -> None:
         owner_tags=OWNER_TAGS,
     )
     assert params["RegionId"] == "cn-nowhere-9"
+
+
+def test_applied_fields_of_an_adopted_group_come_from_what_eci_reports() -> None:
+    from acr_eci_operator.mapping import applied_from_group
+
+    immutable = {"zoneId": "cn-beijing-b", "vSwitchIds": "vsw-a,vsw-b", "instanceType": "ecs.c6.large"}
+    group = {"ZoneId": "cn-beijing-a", "VSwitchId": "vsw-b", "InstanceType": ""}
+    assert applied_from_group(immutable, group) == {
+        "zoneId": "cn-beijing-a",  # differs: shows as a change
+        "vSwitchIds": "vsw-a,vsw-b",  # ECI chose one of the listed ones
+        "instanceType": "ecs.c6.large",  # not reported: taken as agreeing
+    }

@@ -252,7 +252,7 @@ def test_5_an_observation_taken_before_an_update_never_announces_the_new_generat
     cluster.patch("web", {"spec": {"containers": web(env=[{"name": "V", "value": "2"}])}})
     wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "Updated")
     wait_for(phase_is(cluster, "web", "Updating"), what="the Updating phase observed")
-    time.sleep(3)  # let every in-flight Describe answer land (the property must hold for all of them)
+    polls_later(eci_emulator, 4)  # answers to Describes that began before the update have all landed
     ready_too_early = [
         body["metadata"]["resourceVersion"]
         for body in seen

@@ -10,7 +10,7 @@ import pytest
 from eci_emulator.pytest_plugin import EmulatorFixture
 from local_control_plane.cluster import free_port
 from tests.e2e.conftest import GROUP, PLURAL, VERSION, Cluster, acg, wait_for
-from tests.e2e.test_lifecycle import ACR, NGINX, StartOperator, groups_for, phase_is, tags, web
+from tests.e2e.test_lifecycle import ACR, NGINX, StartOperator, created, groups_for, phase_is, tags, web
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
@@ -207,3 +207,77 @@ def test_a_resource_larger_than_the_annotation_limit_is_created_updated_and_dele
     assert eci_emulator.admin.groups() == [] or all(
         g["Status"] == "Terminating" for g in eci_emulator.admin.groups()
     )
+
+
+def test_a_foreign_group_in_another_region_does_not_move_the_resource_there(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    from aliyunsdkcore.client import AcsClient
+    from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
+
+    from eci_emulator.testing import container_params, prepare
+
+    start_operator()
+    cluster.apply(acg("mine", web(), acrRegistryInfos=ACR))
+    wait_for(phase_is(cluster, "mine", "Running"))
+    own_id = cluster.status("mine")["containerGroupId"]
+    sdk = AcsClient(eci_emulator.access_key_id, eci_emulator.access_key_secret, "cn-shanghai")
+    params = {
+        "RegionId": "cn-shanghai",
+        "ContainerGroupName": "someone-else",
+        "SecurityGroupId": "sg-other",
+        "VSwitchId": "vsw-other",
+        **container_params(1, "web", "nginx:latest"),
+    }
+    answer = json.loads(
+        sdk.do_action_with_exception(prepare(CreateContainerGroupRequest(), eci_emulator, params))
+    )
+    foreign = answer["ContainerGroupId"]
+    cluster.custom.patch_namespaced_custom_object_status(
+        GROUP,
+        VERSION,
+        cluster.namespace,
+        PLURAL,
+        "mine",
+        {"status": {"containerGroupId": foreign, "regionId": "cn-shanghai"}},
+    )
+    wait_for(lambda: "ContainerGroupNotOwned" in {e.reason for e in cluster.events("mine")})
+    wait_for(lambda: cluster.status("mine").get("containerGroupId") == own_id, what="its own group again")
+    assert cluster.status("mine")["regionId"] == "cn-beijing"
+    assert [r["parameters"]["RegionId"] for r in eci_emulator.admin.requests("CreateContainerGroup")] == [
+        "cn-beijing",
+        "cn-shanghai",  # the test's own create of the foreign group
+    ]
+
+
+def test_orphan_lets_a_resource_go_when_eci_refuses_even_the_lookup(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator(ACR_ECI_RETRY_CAP_SECONDS="1")
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
+    wait_for(phase_is(cluster, "web", "Running"))
+    eci_emulator.admin.set_fault("*", error_code="Forbidden.RAM", http_status=403)
+    cluster.delete("web")
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "Forbidden.RAM")
+    assert "deletionPolicy: Orphan" in cluster.condition("web", "Synced")["message"]
+    cluster.patch("web", {"spec": {"deletionPolicy": "Orphan"}})
+    wait_for(lambda: cluster.get("web") is None, what="the resource let go")
+
+
+def test_an_unrelated_not_found_code_on_delete_does_not_count_as_the_group_gone(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator(ACR_ECI_RETRY_CAP_SECONDS="1")
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, zoneId="cn-beijing-a", updateStrategy="Recreate"))
+    wait_for(phase_is(cluster, "web", "Running"))
+    group_id = cluster.status("web")["containerGroupId"]
+    eci_emulator.admin.set_fault(
+        "DeleteContainerGroup", error_code="InvalidAccessKeyId.NotFound", http_status=404
+    )
+    cluster.patch("web", {"spec": {"zoneId": "cn-beijing-b"}})
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "InvalidAccessKeyId.NotFound")
+    assert cluster.status("web")["containerGroupId"] == group_id
+    assert len(created(eci_emulator)) == 1
+    eci_emulator.admin.clear_faults()
+    wait_for(lambda: cluster.status("web").get("containerGroupId") not in (None, group_id), what="replaced")
+    assert created(eci_emulator)[-1]["parameters"]["ZoneId"] == "cn-beijing-b"

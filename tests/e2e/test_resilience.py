@@ -78,3 +78,21 @@ def test_a_burst_of_50_against_throttling_and_20_percent_failures(
     )
     leftover: list[dict[str, Any]] = [g for g in admin.groups() if g["Status"] not in ("Terminating",)]
     assert leftover == []
+
+
+def test_a_group_adopted_after_a_crash_is_checked_against_the_immutable_fields(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    # The create of zone a lands while the operator dies; the spec moves to zone b before it restarts.
+    eci_emulator.admin.set_fault("CreateContainerGroup", latency_seconds=2.0, rate=0.0)
+    operator = start_operator()
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, zoneId="cn-beijing-a"))
+    wait_for(lambda: "creating container group" in operator.log(), what="the create being sent")
+    operator.kill()
+    wait_for(lambda: eci_emulator.admin.requests("CreateContainerGroup"), what="ECI finishing the create")
+    eci_emulator.admin.clear_faults()
+    cluster.patch("web", {"spec": {"zoneId": "cn-beijing-b"}})
+    start_operator()
+    wait_for(lambda: cluster.condition("web", "Synced").get("reason") == "ImmutableFieldChanged")
+    assert "spec.zoneId" in cluster.condition("web", "Synced")["message"]
+    assert len(eci_emulator.admin.requests("CreateContainerGroup")) == 1
