@@ -235,6 +235,8 @@ class Entry:
     group: Mapping[str, Any] | None = None
     """The latest valid Describe answer for the group."""
     observation: Observation | None = None
+    view: Mapping[str, Any] | None = None
+    """What the last answer the poller handed over shows (status.observed_status), to tell news."""
     observation_failed_since: float | None = None
     desired: DesiredState | None = None
     attempts: int = 0
@@ -350,19 +352,13 @@ class Controller:
         phase = None if group is None else str(group.get("Status") or "Unknown")
         owned = group is None or _tags(group).get(TAG_UID) == entry.resource.uid
         observation = Observation(target.container_group_id, phase, owned)
-        generation = entry.resource.status.get("observedGeneration")
-        changed = (
-            observation != entry.observation
-            or (group is None) != (entry.group is None)
-            or (
-                group is not None
-                and entry.group is not None
-                and observed_status(group, generation) != observed_status(entry.group, generation)
-            )
+        view = (
+            None if group is None else observed_status(group, entry.resource.status.get("observedGeneration"))
         )
+        changed = observation != entry.observation or view != entry.view
         fresh_events = group is not None and bool(self._unposted_events(entry, group))
         stale_unknown = _ready_reason(entry.resource.status) == "ObservationFailed"
-        entry.observation, entry.group = observation, group
+        entry.observation, entry.group, entry.view = observation, group, view
         if changed or fresh_events or stale_unknown:
             self.kick(entry, "observation")
 

@@ -110,98 +110,81 @@ class Kube:
 
         return await self._run(f"reading Secret {namespace}/{name}", read)
 
-    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-        def read() -> dict[str, Any] | None:
+    async def _object(self, what: str, call: Callable[[], object]) -> dict[str, Any] | None:
+        """Run a call that answers one object (a read or a patch): the object, or None when it is gone
+        (404)."""
+
+        def run() -> dict[str, Any] | None:
             try:
-                body = self.custom.get_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self._request_timeout
-                )
+                return cast(dict[str, Any], call())  # the client types it as object
             except ApiException as error:
                 if error.status == 404:
                     return None
                 raise
-            return cast(dict[str, Any], body)  # the client types it as object
 
-        return await self._run(f"reading {namespace}/{name}", read)
+        return await self._run(what, run)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._object(
+            f"reading {namespace}/{name}",
+            lambda: self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self._request_timeout
+            ),
+        )
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
         """Merge-patch status (a None value removes a field); the object as stored after it, or None
         when the resource is already gone."""
-
-        def patch() -> dict[str, Any] | None:
-            try:
-                body = self.custom.patch_namespaced_custom_object_status(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    {"status": status},
-                    _request_timeout=self._request_timeout,
-                )
-            except ApiException as error:
-                if error.status == 404:
-                    return None
-                raise
-            return cast(dict[str, Any], body)
-
-        return await self._run(f"writing the status of {namespace}/{name}", patch)
+        return await self._object(
+            f"writing the status of {namespace}/{name}",
+            lambda: self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": status},
+                _request_timeout=self._request_timeout,
+            ),
+        )
 
     async def set_finalizers(
         self, namespace: str, name: str, finalizers: list[str], resource_version: str
     ) -> dict[str, Any] | None:
         """Replace metadata.finalizers, only if the object is still at `resource_version` (a 409 is
         raised as KubernetesUnavailable and retried with a fresh read). None: the object is gone."""
-
-        def patch() -> dict[str, Any] | None:
-            try:
-                body = self.custom.patch_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}},
-                    _request_timeout=self._request_timeout,
-                )
-            except ApiException as error:
-                if error.status == 404:
-                    return None
-                raise
-            return cast(dict[str, Any], body)
-
-        return await self._run(f"updating the finalizers of {namespace}/{name}", patch)
+        patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
+        return await self._object(
+            f"updating the finalizers of {namespace}/{name}",
+            lambda: self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
+            ),
+        )
 
     async def peering_status(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The status of kopf's peering object (KopfPeering in `namespace`, ClusterKopfPeering when
         None): one entry per operator replica. None when the object does not exist."""
 
-        def read() -> dict[str, Any] | None:
-            try:
-                if namespace is None:
-                    body = self.custom.get_cluster_custom_object(
-                        PEERING_GROUP,
-                        PEERING_VERSION,
-                        "clusterkopfpeerings",
-                        name,
-                        _request_timeout=self._request_timeout,
-                    )
-                else:
-                    body = self.custom.get_namespaced_custom_object(
-                        PEERING_GROUP,
-                        PEERING_VERSION,
-                        namespace,
-                        "kopfpeerings",
-                        name,
-                        _request_timeout=self._request_timeout,
-                    )
-            except ApiException as error:
-                if error.status == 404:
-                    return None
-                raise
-            return cast(dict[str, Any], cast(dict[str, Any], body).get("status") or {})
+        def read() -> object:
+            if namespace is None:
+                return self.custom.get_cluster_custom_object(
+                    PEERING_GROUP,
+                    PEERING_VERSION,
+                    "clusterkopfpeerings",
+                    name,
+                    _request_timeout=self._request_timeout,
+                )
+            return self.custom.get_namespaced_custom_object(
+                PEERING_GROUP,
+                PEERING_VERSION,
+                namespace,
+                "kopfpeerings",
+                name,
+                _request_timeout=self._request_timeout,
+            )
 
-        return await self._run(f"reading the peering object {name}", read)
+        body = await self._object(f"reading the peering object {name}", read)
+        return None if body is None else dict(body.get("status") or {})
 
     async def post_event(self, reference: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """Post a core/v1 Event about the resource; a failure to post is logged, never raised."""

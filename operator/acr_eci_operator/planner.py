@@ -174,26 +174,24 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
         return Plan(Action.NOTHING, "Ended", f"group {group_id} ended ({phase})")
 
     if changed:
-        if desired.update_strategy == "Recreate":
-            return Plan(Action.RECREATE, "Recreating", f"{', '.join(changed)} changed", changed)
-        return Plan(
-            Action.REFUSE,
-            "ImmutableFieldChanged",
-            f"{', '.join(changed)} cannot change on an existing container group ({group_id}); "
-            "set spec.updateStrategy: Recreate to replace the group, or revert the change",
+        return _replace_or_refuse(
+            desired,
             changed,
+            f"{', '.join(changed)} changed",
+            "ImmutableFieldChanged",
+            f"{', '.join(changed)} cannot change on an existing container group ({group_id})",
+            "revert the change",
         )
 
     if removed and known.applied_hash != desired.digest:
-        if desired.update_strategy == "Recreate":
-            return Plan(Action.RECREATE, "Recreating", f"{', '.join(removed)} removed", removed)
-        return Plan(
-            Action.REFUSE,
+        return _replace_or_refuse(
+            desired,
+            removed,
+            f"{', '.join(removed)} removed",
             "RemovalNotApplicable",
             f"removing {', '.join(removed)} cannot be applied to container group {group_id} in place "
-            "(UpdateContainerGroup cannot send an empty list, and ECI keeps what is not sent); set "
-            "spec.updateStrategy: Recreate to replace the group, or put the field back",
-            removed,
+            "(UpdateContainerGroup cannot send an empty list, and ECI keeps what is not sent)",
+            "put the field back",
         )
 
     if known.applied_hash != desired.digest:
@@ -207,4 +205,19 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
 
     return Plan(
         Action.NOTHING, "UpToDate", f"container group {group_id} matches generation {desired.generation}"
+    )
+
+
+def _replace_or_refuse(
+    desired: Desired, fields: tuple[str, ...], why: str, reason: str, refusal: str, undo: str
+) -> Plan:
+    """A change UpdateContainerGroup cannot make: replace the group under updateStrategy Recreate,
+    otherwise refuse it, naming the fields and the two ways out."""
+    if desired.update_strategy == "Recreate":
+        return Plan(Action.RECREATE, "Recreating", why, fields)
+    return Plan(
+        Action.REFUSE,
+        reason,
+        f"{refusal}; set spec.updateStrategy: Recreate to replace the group, or {undo}",
+        fields,
     )

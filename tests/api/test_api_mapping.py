@@ -532,9 +532,8 @@ def test_more_than_ten_acr_instances_in_all_name_the_annotation() -> None:
 
 
 def test_another_region_needs_its_own_network() -> None:
-    spec = {"containers": [{"name": "c", "image": "nginx"}], "regionId": "cn-nowhere-9"}
-    with pytest.raises(SpecError) as caught:
-        create_parameters(
+    def create(spec: dict[str, Any]) -> dict[str, str]:
+        return create_parameters(
             AcrContainerGroupSpec.from_dict(spec),
             name="web",
             annotations={},
@@ -543,18 +542,13 @@ def test_another_region_needs_its_own_network() -> None:
             client_token="t",
             owner_tags=OWNER_TAGS,
         )
+
+    spec = {"containers": [{"name": "c", "image": "nginx"}], "regionId": "cn-nowhere-9"}
+    with pytest.raises(SpecError) as caught:
+        create(spec)
     assert caught.value.field == "spec.regionId"
     assert "set spec.securityGroupId and spec.vSwitchIds" in str(caught.value)
-    own = {**spec, "securityGroupId": "sg-a", "vSwitchIds": ["vsw-a"]}
-    params = create_parameters(
-        AcrContainerGroupSpec.from_dict(own),
-        name="web",
-        annotations={},
-        defaults=DEFAULTS,
-        secrets={},
-        client_token="t",
-        owner_tags=OWNER_TAGS,
-    )
+    params = create({**spec, "securityGroupId": "sg-a", "vSwitchIds": ["vsw-a"]})
     assert params["RegionId"] == "cn-nowhere-9"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -16,9 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from eci_emulator.testing import container_params, prepare
 from local_control_plane.cluster import ControlPlane, free_port
 from tests.conftest import purge_namespace
 
@@ -96,6 +100,24 @@ class Cluster:
             if entry.get("type") == type_:
                 return entry  # type: ignore[no-any-return]
         return {}
+
+
+def create_group_directly(eci: Any, region: str, name: str, tags: Mapping[str, str] | None = None) -> str:
+    """Create a group at the emulator through the SDK, as someone other than the operator would (its
+    id is returned)."""
+    params = {
+        "RegionId": region,
+        "ContainerGroupName": name,
+        "SecurityGroupId": "sg-2zeh4cev9y7ulbrabcd",
+        "VSwitchId": "vsw-2zejlv7xjnw61w6zabcd",
+        **container_params(1, "web", "nginx:latest"),
+    }
+    for index, (key, value) in enumerate((tags or {}).items(), start=1):
+        params[f"Tag.{index}.Key"] = key
+        params[f"Tag.{index}.Value"] = value
+    sdk = AcsClient(eci.access_key_id, eci.access_key_secret, region)
+    answer = json.loads(sdk.do_action_with_exception(prepare(CreateContainerGroupRequest(), eci, params)))
+    return str(answer["ContainerGroupId"])
 
 
 def acg(name: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:

@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
-from aliyunsdkcore.client import AcsClient
-from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
 from kubernetes import client, watch
 
 from eci_emulator.pytest_plugin import EmulatorFixture
-from eci_emulator.testing import container_params, prepare
 from tests.e2e.conftest import (
     GROUP,
     OPERATOR_BIN,
@@ -32,6 +29,7 @@ from tests.e2e.conftest import (
     Cluster,
     OperatorProcess,
     acg,
+    create_group_directly,
     wait_for,
 )
 from tests.e2e.test_lifecycle import (
@@ -522,17 +520,7 @@ def test_10_delete_removes_every_group_with_the_uid_tag(
     uid = body["metadata"]["uid"]
     wait_for(phase_is(cluster, "web", "Running"))
     # A stray group carrying our uid tag (as a create that another replica sent, say).
-    sdk = AcsClient(eci_emulator.access_key_id, eci_emulator.access_key_secret, REGION)
-    params = {
-        "RegionId": REGION,
-        "ContainerGroupName": "stray",
-        "SecurityGroupId": "sg-2zeh4cev9y7ulbrabcd",
-        "VSwitchId": "vsw-2zejlv7xjnw61w6zabcd",
-        "Tag.1.Key": "acr-eci-operator/uid",
-        "Tag.1.Value": uid,
-        **container_params(1, "web", "nginx:latest"),
-    }
-    sdk.do_action_with_exception(prepare(CreateContainerGroupRequest(), eci_emulator, params))
+    create_group_directly(eci_emulator, REGION, "stray", {"acr-eci-operator/uid": uid})
     assert len(groups_for(eci_emulator, uid)) == 2
     cluster.delete("web")
     wait_for(lambda: cluster.get("web") is None, what="the resource gone")

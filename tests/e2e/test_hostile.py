@@ -9,7 +9,7 @@ import pytest
 
 from eci_emulator.pytest_plugin import EmulatorFixture
 from local_control_plane.cluster import free_port
-from tests.e2e.conftest import GROUP, PLURAL, VERSION, Cluster, acg, wait_for
+from tests.e2e.conftest import GROUP, PLURAL, VERSION, Cluster, acg, create_group_directly, wait_for
 from tests.e2e.test_lifecycle import ACR, NGINX, StartOperator, created, groups_for, phase_is, tags, web
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
@@ -212,27 +212,11 @@ def test_a_resource_larger_than_the_annotation_limit_is_created_updated_and_dele
 def test_a_foreign_group_in_another_region_does_not_move_the_resource_there(
     cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
 ) -> None:
-    from aliyunsdkcore.client import AcsClient
-    from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
-
-    from eci_emulator.testing import container_params, prepare
-
     start_operator()
     cluster.apply(acg("mine", web(), acrRegistryInfos=ACR))
     wait_for(phase_is(cluster, "mine", "Running"))
     own_id = cluster.status("mine")["containerGroupId"]
-    sdk = AcsClient(eci_emulator.access_key_id, eci_emulator.access_key_secret, "cn-shanghai")
-    params = {
-        "RegionId": "cn-shanghai",
-        "ContainerGroupName": "someone-else",
-        "SecurityGroupId": "sg-other",
-        "VSwitchId": "vsw-other",
-        **container_params(1, "web", "nginx:latest"),
-    }
-    answer = json.loads(
-        sdk.do_action_with_exception(prepare(CreateContainerGroupRequest(), eci_emulator, params))
-    )
-    foreign = answer["ContainerGroupId"]
+    foreign = create_group_directly(eci_emulator, "cn-shanghai", "someone-else")
     cluster.custom.patch_namespaced_custom_object_status(
         GROUP,
         VERSION,
