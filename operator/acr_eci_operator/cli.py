@@ -52,7 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"acr-eci-operator: invalid setting: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
-    from acr_eci_operator import handlers  # noqa: F401  (registers the handlers)
+    from acr_eci_operator import handlers  # (registers the handlers)
+
+    if settings.watch_secrets:
+        handlers.watch_secrets()
 
     logging.getLogger(__name__).info(
         "starting: region %s, endpoint %s, poll every %gs, scope %s",

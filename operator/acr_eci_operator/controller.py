@@ -93,6 +93,9 @@ OBSERVATION_FAILED_INTERVALS = 3
 MAX_STEPS = 4
 """Plan-and-act rounds in one reconcile (Recreate then Create is the longest chain)."""
 
+ObjectKey = tuple[str, str, str]
+"""(kind, namespace, name) of a Secret or ConfigMap."""
+
 PostEvent = Callable[[Mapping[str, Any], str, str, str], Awaitable[None]]
 """post_event(object reference body, type, reason, message)."""
 
@@ -213,12 +216,13 @@ def owner_tags(resource: Resource) -> dict[str, str]:
 
 @dataclass
 class DesiredState:
-    """The spec turned into wire parameters (Secrets read), cached per generation and annotations."""
+    """The spec turned into wire parameters (Secrets and ConfigMaps read), cached per generation and
+    annotations until one of the objects it read changes."""
 
     trigger: tuple[Any, ...]
     spec: models.AcrContainerGroupSpec
     annotations: Mapping[str, str]
-    secrets: Mapping[tuple[str, str], str]
+    objects: mapping.Objects
     create_params: Mapping[str, str]
     registries: list[dict[str, Any]]
     desired: Desired
@@ -243,6 +247,8 @@ class Entry:
     seen_events: set[str] = field(default_factory=set)
     events_seeded: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    references: frozenset[ObjectKey] = frozenset()
+    """The Secrets and ConfigMaps the spec reads, as indexed in Controller.referrers."""
     task: asyncio.Task[None] | None = None
     busy: bool = False
 
@@ -291,6 +297,10 @@ class Controller:
             v_switch_ids=settings.default_v_switch_ids,
         )
         self.entries: dict[str, Entry] = {}
+        self.referrers: dict[ObjectKey, set[str]] = {}
+        """Who reads each Secret and ConfigMap: (kind, namespace, name) -> uids (see `_index`)."""
+        self.object_versions: dict[ObjectKey, str] = {}
+        """The resourceVersion of each referenced object last seen by the watch (a relist is not news)."""
         self.active = active
         """Whether this replica acts (peering); a paused one holds nothing and starts no work."""
         self._announced = False
@@ -321,9 +331,46 @@ class Controller:
             entry.attempts = 0
             self.kick(entry, f"changed: {before} -> {resource.trigger}")
 
+    def referenced_object_changed(self, kind: str, namespace: str, name: str, version: str | None) -> None:
+        """A Secret or ConfigMap changed (or appeared, or went): every resource that reads it reads it
+        again and, when what it sends to ECI changed, updates its group."""
+        key = (kind, namespace, name)
+        uids = self.referrers.get(key)
+        if not uids or (version is not None and self.object_versions.get(key) == version):
+            return
+        if version is not None:
+            self.object_versions[key] = version
+        for uid in list(uids):
+            entry = self.entries.get(uid)
+            if entry is not None:
+                entry.desired = None
+                entry.attempts = 0
+                self.kick(entry, f"{kind} {namespace}/{name} changed")
+
+    def _index(self, entry: Entry, references: list[models.Reference]) -> None:
+        """Record which objects the resource reads (before reading them: a change after the read is
+        then always noticed)."""
+        uid, namespace = entry.resource.uid, entry.resource.namespace
+        keys = {(ref.kind, namespace, ref.name) for ref in references}
+        for key in entry.references - keys:
+            self._unindex(key, uid)
+        for key in keys:
+            self.referrers.setdefault(key, set()).add(uid)
+        entry.references = frozenset(keys)
+
+    def _unindex(self, key: ObjectKey, uid: str) -> None:
+        uids = self.referrers.get(key)
+        if uids is not None:
+            uids.discard(uid)
+            if not uids:
+                del self.referrers[key]
+                self.object_versions.pop(key, None)
+
     def forget(self, uid: str) -> None:
         """The resource is gone from the apiserver: drop everything held for it."""
         entry = self.entries.pop(uid, None)
+        for key in entry.references if entry is not None else ():
+            self._unindex(key, uid)
         if entry is not None and entry.task is not None and not entry.busy:
             entry.task.cancel()
 
@@ -418,6 +465,8 @@ class Controller:
         """Reconcile every resource held (a periodic safety net: one missed wake-up, or a resource that
         vanished while the watch was down, is caught within a resync period)."""
         for entry in list(self.entries.values()):
+            if not self.settings.watch_secrets and any(key[0] == "Secret" for key in entry.references):
+                entry.desired = None  # Secrets are not watched: read them again
             self.kick(entry, "resync")
 
     def summary(self) -> dict[str, Any]:
@@ -581,39 +630,47 @@ class Controller:
             models.annotation_registries(annotations)
         except models.SpecError as error:
             raise InvalidSpec(str(error)) from None
-        secrets: dict[tuple[str, str], str] = {}
-        for ref in models.secret_refs(spec):
-            try:
-                secrets[(ref.name, ref.key)] = await self.kube.secret_value(
-                    resource.namespace, ref.name, ref.key
-                )
-            except OperatorError as error:
-                raise OperatorError(
-                    error.reason, f"{ref.field}: {error.message}", retryable=error.retryable
-                ) from None
+        references = models.references(spec)
+        self._index(entry, references)
+        objects: dict[tuple[models.ReferenceKind, str], dict[str, bytes] | None] = {}
+        for ref in references:
+            if (ref.kind, ref.name) not in objects:
+                try:
+                    objects[(ref.kind, ref.name)] = await self.kube.object_data(
+                        ref.kind, resource.namespace, ref.name
+                    )
+                except OperatorError as error:
+                    raise OperatorError(
+                        error.reason, f"{ref.field}: {error.message}", retryable=error.retryable
+                    ) from None
         try:
             params = mapping.create_parameters(
                 spec,
                 name=resource.name,
                 annotations=annotations,
                 defaults=self.defaults,
-                secrets=secrets,
+                objects=objects,
                 client_token="-",
                 owner_tags=owner_tags(resource),
             )
+        except (models.ReferenceMissing, models.ReferenceNotText) as error:
+            # The object may appear or change (GitOps applies in any order): retried, and woken at once
+            # by the watch on what the resource refers to.
+            reason = "NotFound" if isinstance(error, models.ReferenceMissing) else "NotText"
+            raise OperatorError(f"{error.kind}{reason}", str(error), retryable=True) from None
         except models.SpecError as error:
             raise InvalidSpec(str(error)) from None
         entry.desired = DesiredState(
             trigger=resource.trigger,
             spec=spec,
             annotations=annotations,
-            secrets=secrets,
+            objects=objects,
             create_params=params,
             registries=[r.to_dict() for r in mapping.effective_registries(spec, annotations)],
             desired=Desired(
                 generation=resource.generation,
                 digest=applied_hash(params),
-                immutable=mapping.immutable_fields(resource.spec),
+                immutable=mapping.immutable_fields(resource.spec) | mapping.create_only_fields(spec, params),
                 restart_policy=spec.restart_policy,
                 update_strategy=spec.update_strategy,
                 removables=frozenset(mapping.present_removables(spec, annotations)),
@@ -788,7 +845,7 @@ class Controller:
             container_group_id=group_id,
             annotations=desired.annotations,
             defaults=self.defaults,
-            secrets=desired.secrets,
+            objects=desired.objects,
             client_token=update_token(resource.uid, count, group_id, desired.desired.digest),
             owner_tags=owner_tags(resource),
         )

@@ -1,5 +1,5 @@
-"""kopf handlers: kopf watches the resources and runs peering and the liveness endpoint; everything
-else is the controller's. Only watch-event handlers are registered, so kopf keeps no bookkeeping on the
+"""kopf handlers: kopf watches the resources (and the Secrets and ConfigMaps they may read) and runs
+peering and the liveness endpoint; everything else is the controller's. Only watch-event handlers are registered, so kopf keeps no bookkeeping on the
 resources (no progress or last-handled annotations, no finalizer of its own): the controller manages
 its finalizer itself."""
 
@@ -62,6 +62,18 @@ async def watched(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
         memo["controller"].seen(body)
 
 
+@kopf.on.event("", "v1", "configmaps")
+async def referenced(event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.Memo, **_: Any) -> None:
+    """Secrets and ConfigMaps: a change wakes the resources that read the object (the controller keeps
+    the index; objects no resource reads cost one dictionary lookup). The body is not kept."""
+    metadata = event["object"].get("metadata") or {}
+    kind = "Secret" if resource.plural == "secrets" else "ConfigMap"
+    version = None if event.get("type") == "DELETED" else metadata.get("resourceVersion")
+    memo["controller"].referenced_object_changed(
+        kind, str(metadata.get("namespace") or ""), str(metadata.get("name") or ""), version
+    )
+
+
 @kopf.on.probe(id="poller")
 async def poller_alive(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Fails (kopf's /healthz answers 500) when no poll cycle completed for 3 intervals; otherwise
@@ -71,3 +83,8 @@ async def poller_alive(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
         raise kopf.PermanentError("no poll cycle completed for 3 poll intervals")
     controller: Controller = memo["controller"]
     return controller.summary()
+
+
+def watch_secrets() -> None:
+    """Register the Secret watch (ACR_ECI_WATCH_SECRETS, on by default; it needs list+watch on secrets)."""
+    kopf.on.event("", "v1", "secrets", id="referenced-secrets")(referenced)

@@ -30,24 +30,16 @@ KIND = "AcrContainerGroup"
 PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
 
 
-class SecretMissing(OperatorError):
-    """A referenced Secret, or a key in it, does not exist (or the operator may not read it): retried,
-    so the resource heals when the Secret appears (GitOps applies in any order)."""
+class ReferenceUnreadable(OperatorError):
+    """The operator may not read a referenced Secret or ConfigMap (RBAC): retried, so the resource heals
+    when access is granted."""
 
-    def __init__(self, name: str, key: str, why: str) -> None:
-        self.name = name
-        self.key = key
-        super().__init__("SecretNotFound", f"Secret {name!r} {why}", retryable=True)
-
-
-class SecretNotText(OperatorError):
-    """A referenced Secret value is not UTF-8 text (ECI parameters are text); the value is never shown.
-    Retried like a missing Secret: Secrets are not watched, so a corrected value is read on a retry."""
-
-    def __init__(self, name: str, key: str) -> None:
-        self.name = name
-        self.key = key
-        super().__init__("SecretNotText", f"Secret {name!r} key {key!r} is not UTF-8 text", retryable=True)
+    def __init__(self, kind: str, name: str, namespace: str) -> None:
+        super().__init__(
+            f"{kind}NotFound",
+            f"{kind} {name!r} in namespace {namespace} may not be read by the operator (RBAC)",
+            retryable=True,
+        )
 
 
 def load_api_client() -> client.ApiClient:
@@ -88,27 +80,32 @@ class Kube:
     def _request_timeout(self) -> float:
         return self.timeout
 
-    async def secret_value(self, namespace: str, name: str, key: str) -> str:
-        def read() -> str:
+    async def object_data(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The data of a Secret (decoded) or a ConfigMap (`data` as UTF-8 and `binaryData` decoded); None
+        when it does not exist."""
+
+        def read() -> dict[str, bytes] | None:
             try:
-                secret = self.core.read_namespaced_secret(
+                if kind == "Secret":
+                    secret = self.core.read_namespaced_secret(
+                        name, namespace, _request_timeout=self._request_timeout
+                    )
+                    return {key: base64.b64decode(value) for key, value in (secret.data or {}).items()}
+                config_map = self.core.read_namespaced_config_map(
                     name, namespace, _request_timeout=self._request_timeout
                 )
             except ApiException as error:
                 if error.status == 404:
-                    raise SecretMissing(name, key, f"does not exist in namespace {namespace}") from None
+                    return None
                 if error.status == 403:
-                    raise SecretMissing(name, key, "may not be read by the operator (RBAC)") from None
+                    raise ReferenceUnreadable(kind, name, namespace) from None
                 raise
-            data = secret.data or {}
-            if key not in data:
-                raise SecretMissing(name, key, f"has no key {key!r}")
-            try:
-                return base64.b64decode(data[key]).decode("utf-8")
-            except UnicodeDecodeError:
-                raise SecretNotText(name, key) from None
+            data = {key: value.encode("utf-8") for key, value in (config_map.data or {}).items()}
+            for key, value in (config_map.binary_data or {}).items():
+                data[key] = base64.b64decode(value)
+            return data
 
-        return await self._run(f"reading Secret {namespace}/{name}", read)
+        return await self._run(f"reading {kind} {namespace}/{name}", read)
 
     async def _object(self, what: str, call: Callable[[], object]) -> dict[str, Any] | None:
         """Run a call that answers one object (a read or a patch): the object, or None when it is gone

@@ -6,7 +6,10 @@ letter (`Container.1.Image`, `AcrRegistryInfo.1.Domain.2`, ...); every value is 
 
 from __future__ import annotations
 
+import base64
 import decimal
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -14,23 +17,36 @@ from typing import Any
 
 from acr_eci_operator.models import (
     ANNOTATION_INSTANCE_IDS,
+    ENV_NAME_PATTERN,
     GROUP_NAME_PATTERN,
     IMMUTABLE_FIELDS,
     MAX_ACR_REGISTRY_INFOS,
+    MAX_CONFIG_FILE_BYTES,
+    MAX_CONFIG_VOLUME_BYTES,
+    MAX_ENV_NAME,
     MAX_ENV_VALUE,
+    SAFE_SYSCTLS,
     AcrContainerGroupSpec,
     AcrRegistryInfo,
+    ConfigMapVolumeSource,
     Container,
+    LifecycleHandler,
+    Probe,
+    ReferenceKind,
+    ReferenceMissing,
+    ReferenceNotText,
+    SecretVolumeSource,
     SpecError,
+    Volume,
     annotation_registries,
     matches,
-    secret_refs,
 )
 
 __all__ = [
     "IMMUTABLE_FIELDS",
     "REDACTED",
     "Defaults",
+    "Objects",
     "UncoveredImage",
     "acr_instance_name",
     "create_parameters",
@@ -44,6 +60,10 @@ __all__ = [
 ]
 
 REDACTED = "***"
+
+Objects = Mapping[tuple[ReferenceKind, str], Mapping[str, bytes] | None]
+"""The Secrets and ConfigMaps a spec refers to, as read: (kind, name) -> data (None, or no entry: absent).
+A Secret's data is its decoded bytes; a ConfigMap's is `data` (UTF-8) and `binaryData` together."""
 
 # `<instance name>-registry[-vpc].<region>.cr.aliyuncs.com`: the domains of an ACR EE instance.
 ACR_EE_DOMAIN = re.compile(
@@ -105,14 +125,14 @@ def create_parameters(
     name: str,
     annotations: Mapping[str, str],
     defaults: Defaults,
-    secrets: Mapping[tuple[str, str], str],
+    objects: Objects,
     client_token: str,
     owner_tags: Mapping[str, str],
 ) -> dict[str, str]:
     """CreateContainerGroup parameters (RegionId included; the SDK's common parameters not).
 
-    `name` is metadata.name (the default ContainerGroupName); `secrets` maps (Secret name, key) to the
-    value for every `secret_refs(spec)`; `owner_tags` are the operator's ownership tags.
+    `name` is metadata.name (the default ContainerGroupName); `objects` holds every Secret and ConfigMap
+    of `models.references(spec)`; `owner_tags` are the operator's ownership tags.
     """
     group_name = spec.container_group_name or name
     if not matches(GROUP_NAME_PATTERN, group_name):
@@ -154,7 +174,18 @@ def create_parameters(
         params["ZoneId"] = spec.zone_id
     if spec.instance_type:
         params["InstanceType"] = spec.instance_type
-    params.update(_mutable_parameters(spec, annotations, secrets, owner_tags))
+    if spec.termination_grace_period_seconds is not None:
+        params["TerminationGracePeriodSeconds"] = str(spec.termination_grace_period_seconds)
+    if spec.ephemeral_storage is not None:
+        params["EphemeralStorage"] = str(spec.ephemeral_storage)
+    if spec.security_context is not None:
+        safe = [sysctl for sysctl in spec.security_context.sysctls if sysctl.name in SAFE_SYSCTLS]
+        host = [sysctl for sysctl in spec.security_context.sysctls if sysctl.name not in SAFE_SYSCTLS]
+        for prefix, sysctls in (("SecurityContext", safe), ("HostSecurityContext", host)):
+            for index, sysctl in enumerate(sysctls, start=1):
+                params[f"{prefix}.Sysctl.{index}.Name"] = sysctl.name
+                params[f"{prefix}.Sysctl.{index}.Value"] = sysctl.value
+    params.update(_mutable_parameters(spec, annotations, objects, owner_tags))
     return params
 
 
@@ -164,6 +195,7 @@ UNSENDABLE_REMOVALS = (
     "spec.initContainers",
     "spec.imageRegistryCredentials",
     "spec.acrRegistryInfos",
+    "spec.volumes",
 )
 """Fields whose removal UpdateContainerGroup cannot carry.
 
@@ -187,8 +219,18 @@ def present_removables(spec: AcrContainerGroupSpec, annotations: Mapping[str, st
         "spec.initContainers": bool(spec.init_containers),
         "spec.imageRegistryCredentials": bool(spec.image_registry_credentials),
         "spec.acrRegistryInfos": bool(effective_registries(spec, annotations)),
+        "spec.volumes": bool(spec.volumes),
     }
     return tuple(name for name in UNSENDABLE_REMOVALS if present[name])
+
+
+CREATE_ONLY_PARAMETER = re.compile(
+    r"^(Volume\.\d+\.ConfigFileVolume\.(DefaultMode|ConfigFileToPath\.\d+\.Mode)"
+    r"|(Init)?Container\.\d+\.SecurityContext(Privileged|RunAsGroup|RunAsNonRoot))$"
+)
+"""Parameters of CreateContainerGroup's lists that UpdateContainerGroup does not take (both SDKs' request
+models): file modes, and the privileged / run-as-group / run-as-non-root settings. `create_only_fields`
+turns them into fields whose change replaces the group or is refused; updates leave them out."""
 
 
 def update_parameters(
@@ -196,7 +238,7 @@ def update_parameters(
     *,
     container_group_id: str,
     annotations: Mapping[str, str],
-    secrets: Mapping[tuple[str, str], str],
+    objects: Objects,
     client_token: str,
     owner_tags: Mapping[str, str],
     defaults: Defaults | None = None,
@@ -204,7 +246,11 @@ def update_parameters(
     """UpdateContainerGroup parameters with UpdateType RenewUpdate: every mutable field, in full.
 
     RegionId is spec.regionId, else `defaults.region_id`; with neither it is left for the caller to set
-    (the region the group was created in).
+    (the region the group was created in). Create-only parameters are left out, and so is every Volume.N
+    when a volume is a disk (UpdateContainerGroup has no DiskVolume parameters, and a RenewUpdate list
+    replaces the whole list: the volumes are kept by not sending them, and `create_only_fields` makes any
+    change of them a replacement). Post-start hook headers take the name UpdateContainerGroup gives them
+    (`LifecyclePostStartHandlerHttpGetHttpHeaders.N`, plural, in both SDKs' update models).
     """
     params: dict[str, str] = {}
     region_id = spec.region_id or (defaults.region_id if defaults else None)
@@ -215,18 +261,60 @@ def update_parameters(
         "UpdateType": "RenewUpdate",
         "ClientToken": client_token,
     }
-    params.update(_mutable_parameters(spec, annotations, secrets, owner_tags))
+    has_disk = any(volume.disk is not None for volume in spec.volumes)
+    for name, value in _mutable_parameters(spec, annotations, objects, owner_tags).items():
+        if CREATE_ONLY_PARAMETER.match(name) or (has_disk and name.startswith("Volume.")):
+            continue
+        params[name.replace("PostStartHandlerHttpGetHttpHeader.", "PostStartHandlerHttpGetHttpHeaders.")] = (
+            value
+        )
     return params
+
+
+def create_only_fields(spec: AcrContainerGroupSpec, create_params: Mapping[str, str]) -> dict[str, str]:
+    """Settings inside lists that UpdateContainerGroup cannot change, keyed by their path under `spec`
+    (`containers[app].securityContext.privileged`, `volumes[config].configMap.defaultMode`, ...): kept in
+    status.applied beside the immutable top-level fields, so that a change replaces the group
+    (updateStrategy Recreate) or is refused, never silently dropped. While a volume is a disk, the
+    volumes as a whole (contents included) are such a setting (`volumes`)."""
+    fields: dict[str, str] = {}
+    for list_name, containers in (("containers", spec.containers), ("initContainers", spec.init_containers)):
+        for container in containers:
+            context = container.security_context
+            if context is None:
+                continue
+            for name, value in (
+                ("privileged", context.privileged),
+                ("runAsGroup", context.run_as_group),
+                ("runAsNonRoot", context.run_as_non_root),
+            ):
+                if value is not None:
+                    fields[f"{list_name}[{container.name}].securityContext.{name}"] = json.dumps(value)
+    for volume in spec.volumes:
+        for kind, source in (("configMap", volume.config_map), ("secret", volume.secret)):
+            if source is None:
+                continue
+            if source.default_mode is not None:
+                fields[f"volumes[{volume.name}].{kind}.defaultMode"] = format(source.default_mode, "04o")
+            for item in source.items:
+                if item.mode is not None:
+                    fields[f"volumes[{volume.name}].{kind}.items[{item.path}].mode"] = format(
+                        item.mode, "04o"
+                    )
+    if any(volume.disk is not None for volume in spec.volumes):
+        volume_params = sorted((k, v) for k, v in create_params.items() if k.startswith("Volume."))
+        fields["volumes"] = "sha256:" + hashlib.sha256(json.dumps(volume_params).encode()).hexdigest()[:16]
+    return fields
 
 
 def _mutable_parameters(
     spec: AcrContainerGroupSpec,
     annotations: Mapping[str, str],
-    secrets: Mapping[tuple[str, str], str],
+    objects: Objects,
     owner_tags: Mapping[str, str],
 ) -> dict[str, str]:
-    """What CreateContainerGroup and UpdateContainerGroup share."""
-    secret_values = _secret_values(spec, secrets)
+    """What CreateContainerGroup and UpdateContainerGroup share (create-only list entries included; the
+    update leaves them out)."""
     params: dict[str, str] = {}
     if spec.cpu is not None:
         params["Cpu"] = format_float(spec.cpu)
@@ -234,14 +322,13 @@ def _mutable_parameters(
         params["Memory"] = format_float(spec.memory)
     params["RestartPolicy"] = spec.restart_policy
     for index, container in enumerate(spec.containers, start=1):
-        params.update(
-            _container_parameters(
-                f"Container.{index}", container, f"spec.containers[{index - 1}]", secret_values
-            )
-        )
+        path = f"spec.containers[{index - 1}]"
+        params.update(_container_parameters(f"Container.{index}", container, path, objects))
     for index, container in enumerate(spec.init_containers, start=1):
         path = f"spec.initContainers[{index - 1}]"
-        params.update(_container_parameters(f"InitContainer.{index}", container, path, secret_values))
+        params.update(_container_parameters(f"InitContainer.{index}", container, path, objects))
+    for index, volume in enumerate(spec.volumes, start=1):
+        params.update(_volume_parameters(f"Volume.{index}", volume, f"spec.volumes[{index - 1}]", objects))
     for index, registry in enumerate(effective_registries(spec, annotations), start=1):
         prefix = f"AcrRegistryInfo.{index}"
         if registry.region_id:
@@ -253,11 +340,12 @@ def _mutable_parameters(
             params[f"{prefix}.Domain.{domain_index}"] = domain
     for index, credential in enumerate(spec.image_registry_credentials, start=1):
         prefix = f"ImageRegistryCredential.{index}"
+        selector = credential.password_secret_ref
+        field_path = f"spec.imageRegistryCredentials[{index - 1}].passwordSecretRef"
+        password = _text(objects, "Secret", selector.name, selector.key, field_path, optional=False)
         params[f"{prefix}.Server"] = credential.server
         params[f"{prefix}.UserName"] = credential.user_name
-        params[f"{prefix}.Password"] = secret_values[
-            f"spec.imageRegistryCredentials[{index - 1}].passwordSecretRef"
-        ]
+        params[f"{prefix}.Password"] = str(password)
     tags = [*owner_tags.items(), *sorted(spec.tags.items())]
     for index, (key, value) in enumerate(tags, start=1):
         params[f"Tag.{index}.Key"] = key
@@ -265,26 +353,91 @@ def _mutable_parameters(
     return params
 
 
-def _secret_values(spec: AcrContainerGroupSpec, secrets: Mapping[tuple[str, str], str]) -> dict[str, str]:
-    """The value of every Secret reference, by the path of the field that makes it."""
-    values: dict[str, str] = {}
-    for ref in secret_refs(spec):
-        value = secrets.get((ref.name, ref.key))
-        if value is None:
-            raise SpecError(ref.field, f"key {ref.key!r} of Secret {ref.name!r} is not available")
-        if ref.field.endswith(".valueFrom.secretKeyRef") and len(value) > MAX_ENV_VALUE:
-            raise SpecError(
-                ref.field,
-                f"key {ref.key!r} of Secret {ref.name!r} holds {len(value)} characters; ECI takes environment "
-                f"values of at most {MAX_ENV_VALUE}",
+def _data(
+    objects: Objects, kind: ReferenceKind, name: str, field_path: str, optional: bool
+) -> Mapping[str, bytes] | None:
+    """The data of a referenced object; None when it is absent and optional."""
+    data = objects.get((kind, name))
+    if data is None and not optional:
+        raise ReferenceMissing(field_path, kind, name)
+    return data
+
+
+def _text(
+    objects: Objects, kind: ReferenceKind, name: str, key: str, field_path: str, *, optional: bool
+) -> str | None:
+    """One key of a referenced object as text; None when it (or the object) is absent and optional."""
+    data = _data(objects, kind, name, field_path, optional)
+    if data is None:
+        return None
+    if key not in data:
+        if optional:
+            return None
+        raise ReferenceMissing(field_path, kind, name, key)
+    try:
+        return data[key].decode("utf-8")
+    except UnicodeDecodeError:
+        raise ReferenceNotText(field_path, kind, name, key) from None
+
+
+def _environment(
+    container: Container, path: str, objects: Objects
+) -> list[tuple[str, str | None, str | None]]:
+    """The container's variables as (name, value, field path of a FieldRef): envFrom first, then env, a
+    later one replacing an earlier one of the same name (Kubernetes' order)."""
+    variables: dict[str, tuple[str | None, str | None]] = {}
+    for index, env_from in enumerate(container.env_from):
+        reference = env_from.config_map_ref or env_from.secret_ref
+        assert reference is not None  # one of the two, by EnvFromSource.check
+        kind: ReferenceKind = "ConfigMap" if env_from.config_map_ref is not None else "Secret"
+        field_path = f"{path}.envFrom[{index}].{'configMapRef' if kind == 'ConfigMap' else 'secretRef'}"
+        data = _data(objects, kind, reference.name, field_path, bool(reference.optional))
+        for key in sorted(data or {}):
+            name = (env_from.prefix or "") + key
+            if not matches(ENV_NAME_PATTERN, name) or len(name) > MAX_ENV_NAME:
+                raise SpecError(
+                    field_path, f"key {key!r} of {kind} {reference.name!r} is not a valid variable name"
+                )
+            value = _text(objects, kind, reference.name, key, field_path, optional=False)
+            variables[name] = (
+                _env_value(value, field_path, f"key {key!r} of {kind} {reference.name!r}"),
+                None,
             )
-        values[ref.field] = value
-    return values
+    for index, env in enumerate(container.env):
+        field_path = f"{path}.env[{index}].valueFrom"
+        source = env.value_from
+        if source is None:
+            variables[env.name] = (env.value, None)
+        elif source.field_ref is not None:
+            variables[env.name] = (None, source.field_ref.field_path)
+        else:
+            selector = source.secret_key_ref or source.config_map_key_ref
+            assert selector is not None  # exactly one source, by EnvVarSource.check
+            kind = "Secret" if source.secret_key_ref is not None else "ConfigMap"
+            field_path += ".secretKeyRef" if kind == "Secret" else ".configMapKeyRef"
+            value = _text(
+                objects, kind, selector.name, selector.key, field_path, optional=bool(selector.optional)
+            )
+            if value is None:
+                variables.pop(env.name, None)
+                continue
+            variables[env.name] = (
+                _env_value(value, field_path, f"key {selector.key!r} of {kind} {selector.name!r}"),
+                None,
+            )
+    return [(name, value, field_ref) for name, (value, field_ref) in variables.items()]
 
 
-def _container_parameters(
-    prefix: str, container: Container, path: str, secret_values: Mapping[str, str]
-) -> dict[str, str]:
+def _env_value(value: str | None, field_path: str, what: str = "the value") -> str | None:
+    if value is not None and len(value) > MAX_ENV_VALUE:
+        raise SpecError(
+            field_path,
+            f"{what} holds {len(value)} characters; ECI takes environment values of at most {MAX_ENV_VALUE}",
+        )
+    return value
+
+
+def _container_parameters(prefix: str, container: Container, path: str, objects: Objects) -> dict[str, str]:
     params = {f"{prefix}.Image": container.image, f"{prefix}.Name": container.name}
     if container.image_pull_policy:
         params[f"{prefix}.ImagePullPolicy"] = container.image_pull_policy
@@ -298,18 +451,196 @@ def _container_parameters(
         params[f"{prefix}.Command.{index}"] = command
     for index, arg in enumerate(container.args, start=1):
         params[f"{prefix}.Arg.{index}"] = arg
-    for index, env in enumerate(container.env, start=1):
-        params[f"{prefix}.EnvironmentVar.{index}.Key"] = env.name
-        if env.value_from is not None:
-            value: str | None = secret_values[f"{path}.env[{index - 1}].valueFrom.secretKeyRef"]
-        else:
-            value = env.value
-        if value:
+    for index, (name, value, field_ref) in enumerate(_environment(container, path, objects), start=1):
+        params[f"{prefix}.EnvironmentVar.{index}.Key"] = name
+        if field_ref is not None:
+            params[f"{prefix}.EnvironmentVar.{index}.FieldRef.FieldPath"] = field_ref
+        elif value:
             params[f"{prefix}.EnvironmentVar.{index}.Value"] = value
     for index, port in enumerate(container.ports, start=1):
         params[f"{prefix}.Port.{index}.Port"] = str(port.container_port)
         if port.protocol:
             params[f"{prefix}.Port.{index}.Protocol"] = port.protocol
+    for index, mount in enumerate(container.volume_mounts, start=1):
+        mount_prefix = f"{prefix}.VolumeMount.{index}"
+        params[f"{mount_prefix}.Name"] = mount.name
+        params[f"{mount_prefix}.MountPath"] = mount.mount_path
+        if mount.read_only is not None:
+            params[f"{mount_prefix}.ReadOnly"] = _boolean(mount.read_only)
+        if mount.sub_path:
+            params[f"{mount_prefix}.SubPath"] = mount.sub_path
+        if mount.mount_propagation:
+            params[f"{mount_prefix}.MountPropagation"] = mount.mount_propagation
+    for name, probe in (
+        ("LivenessProbe", container.liveness_probe),
+        ("ReadinessProbe", container.readiness_probe),
+    ):
+        if probe is not None:
+            params.update(_probe_parameters(f"{prefix}.{name}", probe))
+    if container.lifecycle is not None:
+        for name, handler in (
+            ("LifecyclePostStartHandler", container.lifecycle.post_start),
+            ("LifecyclePreStopHandler", container.lifecycle.pre_stop),
+        ):
+            if handler is not None:
+                params.update(_handler_parameters(f"{prefix}.{name}", handler))
+    context = container.security_context
+    if context is not None:
+        if context.capabilities is not None:
+            for index, capability in enumerate(context.capabilities.add, start=1):
+                params[f"{prefix}.SecurityContext.Capability.Add.{index}"] = capability
+        if context.read_only_root_filesystem:  # ECI takes only true
+            params[f"{prefix}.SecurityContext.ReadOnlyRootFilesystem"] = "true"
+        if context.run_as_user is not None:
+            params[f"{prefix}.SecurityContext.RunAsUser"] = str(context.run_as_user)
+        if context.privileged is not None:
+            params[f"{prefix}.SecurityContextPrivileged"] = _boolean(context.privileged)
+        if context.run_as_group is not None:
+            params[f"{prefix}.SecurityContextRunAsGroup"] = str(context.run_as_group)
+        if context.run_as_non_root is not None:
+            params[f"{prefix}.SecurityContextRunAsNonRoot"] = _boolean(context.run_as_non_root)
+    return params
+
+
+def _boolean(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _probe_parameters(prefix: str, probe: Probe) -> dict[str, str]:
+    """`Container.N.LivenessProbe.*` / `ReadinessProbe.*`: the handler, then the timings given."""
+    params: dict[str, str] = {}
+    if probe.exec is not None:
+        for index, part in enumerate(probe.exec.command, start=1):
+            params[f"{prefix}.Exec.Command.{index}"] = part
+    if probe.http_get is not None:
+        if probe.http_get.path:
+            params[f"{prefix}.HttpGet.Path"] = probe.http_get.path
+        params[f"{prefix}.HttpGet.Port"] = str(probe.http_get.port)
+        if probe.http_get.scheme:
+            params[f"{prefix}.HttpGet.Scheme"] = probe.http_get.scheme
+    if probe.tcp_socket is not None:
+        params[f"{prefix}.TcpSocket.Port"] = str(probe.tcp_socket.port)
+    for name, value in (
+        ("InitialDelaySeconds", probe.initial_delay_seconds),
+        ("PeriodSeconds", probe.period_seconds),
+        ("TimeoutSeconds", probe.timeout_seconds),
+        ("SuccessThreshold", probe.success_threshold),
+        ("FailureThreshold", probe.failure_threshold),
+    ):
+        if value is not None:
+            params[f"{prefix}.{name}"] = str(value)
+    return params
+
+
+def _handler_parameters(prefix: str, handler: LifecycleHandler) -> dict[str, str]:
+    """`Container.N.LifecyclePostStartHandler*` / `LifecyclePreStopHandler*` (flat names, as ECI has them)."""
+    params: dict[str, str] = {}
+    if handler.exec is not None:
+        for index, part in enumerate(handler.exec.command, start=1):
+            params[f"{prefix}Exec.{index}"] = part
+    if handler.http_get is not None:
+        action = handler.http_get
+        if action.host:
+            params[f"{prefix}HttpGetHost"] = action.host
+        if action.path:
+            params[f"{prefix}HttpGetPath"] = action.path
+        params[f"{prefix}HttpGetPort"] = str(action.port)
+        if action.scheme:
+            params[f"{prefix}HttpGetScheme"] = action.scheme
+        for index, header in enumerate(action.http_headers, start=1):
+            params[f"{prefix}HttpGetHttpHeader.{index}.Name"] = header.name
+            params[f"{prefix}HttpGetHttpHeader.{index}.Value"] = header.value
+    if handler.tcp_socket is not None:
+        if handler.tcp_socket.host:
+            params[f"{prefix}TcpSocketHost"] = handler.tcp_socket.host
+        params[f"{prefix}TcpSocketPort"] = str(handler.tcp_socket.port)
+    return params
+
+
+def _volume_parameters(prefix: str, volume: Volume, path: str, objects: Objects) -> dict[str, str]:
+    """`Volume.N.*`. A Secret or ConfigMap volume becomes a ConfigFileVolume whose files carry the
+    contents read from the cluster, Base64-encoded as the reference asks (ConfigFileToPath.N.Content:
+    "Base64-encoded", at most 32 KB; the ConfigFile volume guide adds 60 KB per volume). One that is
+    optional and absent, or has no keys, is an empty directory, as in Kubernetes."""
+    params = {f"{prefix}.Name": volume.name}
+    if volume.empty_dir is not None:
+        params[f"{prefix}.Type"] = "EmptyDirVolume"
+        if volume.empty_dir.medium:
+            params[f"{prefix}.EmptyDirVolume.Medium"] = volume.empty_dir.medium
+        if volume.empty_dir.size_limit:
+            params[f"{prefix}.EmptyDirVolume.SizeLimit"] = volume.empty_dir.size_limit
+    elif volume.nfs is not None:
+        params[f"{prefix}.Type"] = "NFSVolume"
+        params[f"{prefix}.NFSVolume.Server"] = volume.nfs.server
+        params[f"{prefix}.NFSVolume.Path"] = volume.nfs.path
+        if volume.nfs.read_only is not None:
+            params[f"{prefix}.NFSVolume.ReadOnly"] = _boolean(volume.nfs.read_only)
+    elif volume.disk is not None:
+        params[f"{prefix}.Type"] = "DiskVolume"
+        params[f"{prefix}.DiskVolume.DiskId"] = volume.disk.disk_id
+        if volume.disk.fs_type:
+            params[f"{prefix}.DiskVolume.FsType"] = volume.disk.fs_type
+        if volume.disk.disk_size is not None:
+            params[f"{prefix}.DiskVolume.DiskSize"] = str(volume.disk.disk_size)
+    elif volume.flex_volume is not None:
+        params[f"{prefix}.Type"] = "FlexVolume"
+        params[f"{prefix}.FlexVolume.Driver"] = volume.flex_volume.driver
+        if volume.flex_volume.fs_type:
+            params[f"{prefix}.FlexVolume.FsType"] = volume.flex_volume.fs_type
+        if volume.flex_volume.options:
+            params[f"{prefix}.FlexVolume.Options"] = json.dumps(
+                dict(volume.flex_volume.options), sort_keys=True, separators=(",", ":")
+            )
+    else:
+        params.update(_config_file_parameters(prefix, volume, path, objects))
+    return params
+
+
+def _config_file_parameters(prefix: str, volume: Volume, path: str, objects: Objects) -> dict[str, str]:
+    kind: ReferenceKind
+    source: ConfigMapVolumeSource | SecretVolumeSource
+    if volume.secret is not None:
+        kind, source_path, source = "Secret", f"{path}.secret", volume.secret
+        name = volume.secret.secret_name
+    else:
+        assert volume.config_map is not None  # the one source left, by Volume.check
+        kind, source_path, source = "ConfigMap", f"{path}.configMap", volume.config_map
+        name = volume.config_map.name
+    data = _data(objects, kind, name, source_path, bool(source.optional))
+    files: list[tuple[str, bytes, int | None]] = []
+    if data is not None and source.items:
+        for index, item in enumerate(source.items):
+            if item.key in data:
+                files.append((item.path, data[item.key], item.mode))
+            elif not source.optional:
+                raise ReferenceMissing(f"{source_path}.items[{index}].key", kind, name, item.key)
+    elif data is not None:
+        files = [(key, data[key], None) for key in sorted(data)]
+    if not files:
+        return {f"{prefix}.Type": "EmptyDirVolume"}
+    total = 0
+    params = {f"{prefix}.Type": "ConfigFileVolume"}
+    if source.default_mode is not None:
+        params[f"{prefix}.ConfigFileVolume.DefaultMode"] = format(source.default_mode, "04o")
+    for index, (file_path, content, mode) in enumerate(files, start=1):
+        if len(content) > MAX_CONFIG_FILE_BYTES:
+            raise SpecError(
+                source_path,
+                f"file {file_path!r} from {kind} {name!r} holds {len(content)} bytes; ECI takes at most "
+                f"{MAX_CONFIG_FILE_BYTES} per file",
+            )
+        total += len(content)
+        file_prefix = f"{prefix}.ConfigFileVolume.ConfigFileToPath.{index}"
+        params[f"{file_prefix}.Path"] = file_path
+        params[f"{file_prefix}.Content"] = base64.b64encode(content).decode("ascii")
+        if mode is not None:
+            params[f"{file_prefix}.Mode"] = format(mode, "04o")
+    if total > MAX_CONFIG_VOLUME_BYTES:
+        raise SpecError(
+            source_path,
+            f"the files from {kind} {name!r} hold {total} bytes; ECI takes at most {MAX_CONFIG_VOLUME_BYTES} "
+            "per volume",
+        )
     return params
 
 
@@ -322,7 +653,12 @@ def immutable_fields(spec: Mapping[str, Any]) -> dict[str, str]:
         value = spec.get(name)
         if value is None or value == "" or value == []:
             continue
-        fields[name] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        if isinstance(value, dict):
+            fields[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        elif isinstance(value, list):
+            fields[name] = ",".join(map(str, value))
+        else:
+            fields[name] = str(value)
     return fields
 
 
@@ -351,8 +687,10 @@ def applied_from_group(immutable: Mapping[str, str], group: Mapping[str, Any]) -
 
 
 def changed_immutable_fields(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
-    """Paths (`spec.zoneId`) of the immutable fields that differ between two `immutable_fields` results."""
-    return [f"spec.{name}" for name in IMMUTABLE_FIELDS if old.get(name) != new.get(name)]
+    """Paths (`spec.zoneId`, `spec.containers[app].securityContext.privileged`) of the fields that differ
+    between two `immutable_fields` (plus `create_only_fields`) results: top-level fields first."""
+    nested = sorted((set(old) | set(new)) - set(IMMUTABLE_FIELDS))
+    return [f"spec.{name}" for name in (*IMMUTABLE_FIELDS, *nested) if old.get(name) != new.get(name)]
 
 
 def immutable_changes(old_spec: Mapping[str, Any], new_spec: Mapping[str, Any]) -> list[str]:
@@ -428,10 +766,12 @@ def _server_host(server: str) -> str:
 
 
 def redact(params: Mapping[str, str], secret_values: Iterable[str] = ()) -> dict[str, str]:
-    """A copy of wire parameters safe to log: `*.Password` values, and any value that contains one of
-    `secret_values` (pass the resolved Secret values), become `***`."""
+    """A copy of wire parameters safe to log: `*.Password` and config file `*.Content` values, and any
+    value that contains one of `secret_values` (pass the resolved Secret values), become `***`."""
     hidden = [value for value in secret_values if value]
     return {
-        key: REDACTED if key.endswith(".Password") or any(secret in value for secret in hidden) else value
+        key: REDACTED
+        if key.endswith((".Password", ".Content")) or any(secret in value for secret in hidden)
+        else value
         for key, value in params.items()
     }

@@ -54,6 +54,17 @@ MIN_GROUP_CPU, MAX_CPU = 0.25, 64.0
 MIN_GROUP_MEMORY, MAX_MEMORY = 0.5, 512.0
 MAX_ACR_REGISTRY_INFOS = 10
 """AcrRegistryInfo entries sent in all (spec and annotation): the operator's bound (the reference gives none)."""
+# Volumes: ECI's limits page allows 20 volumes per group. ConfigFileVolume content (the reference and the
+# "Mount a ConfigFile volume" guide): Base64-encoded, at most 32 KB per file and 60 KB per volume (counted
+# here on the file's bytes; the reference does not say whether before or after encoding). Where the
+# reference is silent the bound is ours: files per config volume (64), mounts per container (20), sysctls
+# (20).
+MAX_VOLUMES = 20
+MAX_VOLUME_MOUNTS = 20
+MAX_CONFIG_FILES = 64
+MAX_CONFIG_FILE_BYTES = 32 * 1024
+MAX_CONFIG_VOLUME_BYTES = 60 * 1024
+MAX_SYSCTLS = 20
 RESERVED_TAG_PREFIXES = (OWNER_TAG_PREFIX, "aliyun", "acs:")
 
 INSTANCE_ID_PATTERN = r"^cri-[a-z0-9]+$"
@@ -66,6 +77,14 @@ HOSTNAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9
 REGION_PATTERN = r"^[a-z]+-[a-z0-9-]+$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+# Sysctls ECI accepts (CreateContainerGroup: SecurityContext.Sysctl for the two safe ones,
+# HostSecurityContext.Sysctl for kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*; not
+# kernel.shm_rmid_forced nor net.ipv4.tcp_syncookies, refused by Sysctl's own rule).
+SAFE_SYSCTLS = ("net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start")
+SYSCTL_PATTERN = (
+    r"^(kernel\.shm[a-z_]+|kernel\.msg[a-z_]+|kernel\.sem|fs\.mqueue\.[a-z_]+|net\.[a-z0-9_.-]+)$"
+)
 
 # Spec fields ECI cannot change on an existing group (JSON names, under `spec`).
 IMMUTABLE_FIELDS = (
@@ -75,6 +94,9 @@ IMMUTABLE_FIELDS = (
     "securityGroupId",
     "vSwitchIds",
     "instanceType",
+    "terminationGracePeriodSeconds",
+    "ephemeralStorage",
+    "securityContext",
 )
 
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
@@ -129,6 +151,34 @@ def json_name(model_field: dataclasses.Field[Any]) -> str:
 # ----------------------------------------------------------------------------------------- spec
 
 
+def one_of_rule(names: Sequence[str], what: str) -> dict[str, str]:
+    """A CEL rule: exactly one of the fields `names` is set."""
+    count = " + ".join(f"(has(self.{name}) ? 1 : 0)" for name in names)
+    return {"rule": f"{count} == 1", "message": f"{what}: set exactly one of {', '.join(names)}"}
+
+
+def check_one_of(model: Any, path: str, names: Sequence[str], what: str) -> None:
+    """The Python side of `one_of_rule` (field names in JSON form)."""
+    given = [
+        json_name(model_field)
+        for model_field in dataclasses.fields(model)
+        if json_name(model_field) in names and getattr(model, model_field.name) is not None
+    ]
+    if len(given) != 1:
+        found = f"found {', '.join(given)}" if given else "found none"
+        raise SpecError(path, f"{what}: set exactly one of {', '.join(names)} ({found})")
+
+
+RELATIVE_PATH_RULE_TEMPLATE = "!self.{name}.startsWith('/') && !self.{name}.matches('(^|/)[.][.](/|$)')"
+_PARENT_SEGMENT = re.compile(r"(^|/)\.\.(/|$)")
+
+
+def check_relative_path(value: str | None, path: str) -> None:
+    """A path inside a volume: relative, and no `..` segment (it could reach outside the volume)."""
+    if value is not None and (value.startswith("/") or _PARENT_SEGMENT.search(value)):
+        raise SpecError(path, f"{value!r} must be a relative path without '..'")
+
+
 @dataclass(frozen=True)
 class SecretKeySelector:
     """Selects one key of a Secret in the namespace of the AcrContainerGroup."""
@@ -149,23 +199,86 @@ class SecretKeySelector:
             pattern=SECRET_KEY_PATTERN,
         )
     )
-
-
-@dataclass(frozen=True)
-class EnvVarSource:
-    """Where an environment variable's value comes from, instead of an inline value."""
-
-    secret_key_ref: SecretKeySelector = field(
+    optional: bool | None = field(
+        default=None,
         metadata=doc(
-            "A key of a Secret in the same namespace. The operator reads it when it creates or updates "
-            "the container group; a missing Secret or key stops the create with a condition naming it."
-        )
+            "Whether a missing Secret or key is allowed (the variable is then left out). Default false: the "
+            "operator waits for it, with a condition naming it."
+        ),
     )
 
 
 @dataclass(frozen=True)
+class ConfigMapKeySelector:
+    """Selects one key of a ConfigMap in the namespace of the AcrContainerGroup."""
+
+    name: str = field(
+        metadata=doc(
+            "Name of the ConfigMap, in the same namespace as the AcrContainerGroup.",
+            minLength=1,
+            maxLength=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+        )
+    )
+    key: str = field(
+        metadata=doc(
+            "Key within the ConfigMap's data whose value is used.",
+            minLength=1,
+            maxLength=253,
+            pattern=SECRET_KEY_PATTERN,
+        )
+    )
+    optional: bool | None = field(
+        default=None,
+        metadata=doc(
+            "Whether a missing ConfigMap or key is allowed (the variable is then left out). Default false."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class ObjectFieldSelector:
+    """A field of the running group (ECI EnvironmentVar.N.FieldRef.FieldPath)."""
+
+    field_path: Literal["status.podIP"] = field(
+        metadata=doc("The field: status.podIP, the group's private IP (the only one ECI supports).")
+    )
+
+
+ENV_SOURCES = ("secretKeyRef", "configMapKeyRef", "fieldRef")
+
+
+@dataclass(frozen=True)
+class EnvVarSource:
+    """Where an environment variable's value comes from, instead of an inline value: exactly one source."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (one_of_rule(ENV_SOURCES, "valueFrom"),)
+
+    secret_key_ref: SecretKeySelector | None = field(
+        default=None,
+        metadata=doc(
+            "A key of a Secret in the same namespace. The operator reads it when it creates or updates "
+            "the container group, and again when the Secret changes; a missing Secret or key stops the "
+            "create with a condition naming it."
+        ),
+    )
+    config_map_key_ref: ConfigMapKeySelector | None = field(
+        default=None,
+        metadata=doc("A key of a ConfigMap in the same namespace, read like secretKeyRef."),
+    )
+    field_ref: ObjectFieldSelector | None = field(
+        default=None,
+        metadata=doc("A field of the running group (ECI FieldRef): status.podIP."),
+    )
+
+    def check(self, path: str) -> None:
+        check_one_of(self, path, ENV_SOURCES, "valueFrom")
+
+
+@dataclass(frozen=True)
 class EnvVar:
-    """An environment variable of a container: an inline value, or valueFrom a Secret key."""
+    """An environment variable of a container: an inline value, or valueFrom a Secret, a ConfigMap or a
+    field of the group."""
 
     CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
         {
@@ -191,12 +304,352 @@ class EnvVar:
         ),
     )
     value_from: EnvVarSource | None = field(
-        default=None, metadata=doc("Take the value from a Secret key instead of an inline value.")
+        default=None,
+        metadata=doc("Take the value from a Secret key, a ConfigMap key or a field of the group."),
     )
 
     def check(self, path: str) -> None:
         if self.value is not None and self.value_from is not None:
             raise SpecError(path, "value and valueFrom are mutually exclusive")
+
+
+@dataclass(frozen=True)
+class LocalObjectReference:
+    """A ConfigMap or Secret in the namespace of the AcrContainerGroup, named."""
+
+    name: str = field(
+        metadata=doc(
+            "Name of the object, in the same namespace as the AcrContainerGroup.",
+            minLength=1,
+            maxLength=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+        )
+    )
+    optional: bool | None = field(
+        default=None,
+        metadata=doc("Whether the object may be missing (nothing is taken from it then). Default false."),
+    )
+
+
+ENV_FROM_SOURCES = ("configMapRef", "secretRef")
+
+
+@dataclass(frozen=True)
+class EnvFromSource:
+    """Every key of a ConfigMap or Secret as an environment variable (the key is the name)."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (one_of_rule(ENV_FROM_SOURCES, "envFrom"),)
+
+    config_map_ref: LocalObjectReference | None = field(
+        default=None, metadata=doc("The ConfigMap whose keys become variables.")
+    )
+    secret_ref: LocalObjectReference | None = field(
+        default=None, metadata=doc("The Secret whose keys become variables.")
+    )
+    prefix: str | None = field(
+        default=None,
+        metadata=doc(
+            "Put before every key to make the variable's name.", maxLength=64, pattern=ENV_NAME_PATTERN
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        check_one_of(self, path, ENV_FROM_SOURCES, "envFrom")
+
+
+# ---------------------------------------------------------------- probes, lifecycle, security
+
+
+@dataclass(frozen=True)
+class ExecAction:
+    """Run a command in the container; exit status 0 is success."""
+
+    command: tuple[str, ...] = field(
+        metadata=doc(
+            "The command and its arguments (not run in a shell unless you call one).",
+            minItems=1,
+            maxItems=MAX_COMMAND_ITEMS,
+            items={"maxLength": MAX_COMMAND_LENGTH},
+        )
+    )
+
+
+@dataclass(frozen=True)
+class HTTPGetAction:
+    """An HTTP GET against the container; a status from 200 to 399 is success."""
+
+    port: int = field(
+        metadata=doc(
+            "Port to connect to, 1 to 65535 (a number: ECI takes no named ports).",
+            minimum=1,
+            maximum=65535,
+            format="int32",
+        )
+    )
+    path: str | None = field(
+        default=None, metadata=doc("Path of the request, e.g. /healthz.", maxLength=2048, pattern=r"^/")
+    )
+    scheme: Literal["HTTP", "HTTPS"] | None = field(
+        default=None, metadata=doc("HTTP (ECI's default) or HTTPS.")
+    )
+
+
+@dataclass(frozen=True)
+class TCPSocketAction:
+    """Open a TCP connection to the container; an accepted connection is success."""
+
+    port: int = field(
+        metadata=doc("Port to connect to, 1 to 65535.", minimum=1, maximum=65535, format="int32")
+    )
+
+
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A health check ECI runs against the container (ECI Container.N.LivenessProbe / ReadinessProbe):
+    exactly one of exec, httpGet and tcpSocket."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (one_of_rule(PROBE_HANDLERS, "probe"),)
+
+    exec: ExecAction | None = field(default=None, metadata=doc("Run a command (Exec.Command.N)."))
+    http_get: HTTPGetAction | None = field(
+        default=None, metadata=doc("An HTTP GET (HttpGet.Path/Port/Scheme).")
+    )
+    tcp_socket: TCPSocketAction | None = field(
+        default=None, metadata=doc("A TCP connection (TcpSocket.Port).")
+    )
+    initial_delay_seconds: int | None = field(
+        default=None,
+        metadata=doc(
+            "Seconds after the container starts before the first check.",
+            minimum=0,
+            maximum=3600,
+            format="int32",
+        ),
+    )
+    period_seconds: int | None = field(
+        default=None,
+        metadata=doc("Seconds between checks (ECI's default 10).", minimum=1, maximum=3600, format="int32"),
+    )
+    timeout_seconds: int | None = field(
+        default=None,
+        metadata=doc("Seconds a check may take (ECI's default 1).", minimum=1, maximum=3600, format="int32"),
+    )
+    success_threshold: int | None = field(
+        default=None,
+        metadata=doc(
+            "Successes in a row that count as healthy: ECI accepts only 1.",
+            minimum=1,
+            maximum=1,
+            format="int32",
+        ),
+    )
+    failure_threshold: int | None = field(
+        default=None,
+        metadata=doc(
+            "Failures in a row that count as unhealthy (ECI's default 3).",
+            minimum=1,
+            maximum=100,
+            format="int32",
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        check_one_of(self, path, PROBE_HANDLERS, "probe")
+
+
+@dataclass(frozen=True)
+class HTTPHeader:
+    """A header of a lifecycle hook's HTTP request."""
+
+    name: str = field(metadata=doc("Header name.", minLength=1, maxLength=256, pattern=r"^[-A-Za-z0-9_]+$"))
+    value: str = field(metadata=doc("Header value.", maxLength=4096))
+
+
+@dataclass(frozen=True)
+class LifecycleHTTPGetAction:
+    """An HTTP GET made by a lifecycle hook."""
+
+    port: int = field(
+        metadata=doc("Port to connect to, 1 to 65535.", minimum=1, maximum=65535, format="int32")
+    )
+    host: str | None = field(
+        default=None, metadata=doc("Host to connect to; the group's IP when not set.", maxLength=253)
+    )
+    path: str | None = field(
+        default=None, metadata=doc("Path of the request.", maxLength=2048, pattern=r"^/")
+    )
+    scheme: Literal["HTTP", "HTTPS"] | None = field(default=None, metadata=doc("HTTP or HTTPS."))
+    http_headers: tuple[HTTPHeader, ...] = field(
+        default=(), metadata=doc("Headers of the request.", maxItems=20)
+    )
+
+
+@dataclass(frozen=True)
+class LifecycleTCPSocketAction:
+    """A TCP connection made by a lifecycle hook."""
+
+    port: int = field(
+        metadata=doc("Port to connect to, 1 to 65535.", minimum=1, maximum=65535, format="int32")
+    )
+    host: str | None = field(
+        default=None, metadata=doc("Host to connect to; the group's IP when not set.", maxLength=253)
+    )
+
+
+@dataclass(frozen=True)
+class LifecycleHandler:
+    """What a lifecycle hook does: exactly one of exec, httpGet and tcpSocket."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (one_of_rule(PROBE_HANDLERS, "lifecycle handler"),)
+
+    exec: ExecAction | None = field(default=None, metadata=doc("Run a command in the container."))
+    http_get: LifecycleHTTPGetAction | None = field(default=None, metadata=doc("Make an HTTP GET."))
+    tcp_socket: LifecycleTCPSocketAction | None = field(default=None, metadata=doc("Open a TCP connection."))
+
+    def check(self, path: str) -> None:
+        check_one_of(self, path, PROBE_HANDLERS, "lifecycle handler")
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Hooks ECI runs when the container starts and before it stops."""
+
+    post_start: LifecycleHandler | None = field(
+        default=None, metadata=doc("Run right after the container starts (ECI LifecyclePostStartHandler*).")
+    )
+    pre_stop: LifecycleHandler | None = field(
+        default=None,
+        metadata=doc(
+            "Run before the container is stopped, within spec.terminationGracePeriodSeconds "
+            "(ECI LifecyclePreStopHandler*)."
+        ),
+    )
+
+
+Capability = Literal["NET_ADMIN", "NET_RAW"]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """Linux capabilities added to the container's default set."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!has(self.drop)",
+            "message": "capabilities.drop: ECI cannot drop capabilities; remove it (the container keeps ECI's default set)",
+        },
+    )
+
+    add: tuple[Capability, ...] = field(
+        default=(),
+        metadata=doc(
+            "Capabilities to add: NET_ADMIN or NET_RAW, the only ones ECI grants (NET_RAW needs it enabled "
+            "for the account). ECI Container.N.SecurityContext.Capability.Add.N.",
+            maxItems=2,
+        ),
+    )
+    drop: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Not supported by ECI, and refused rather than ignored: a dropped capability would silently stay.",
+            maxItems=64,
+            items={"maxLength": 64},
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        if self.drop:
+            raise SpecError(f"{path}.drop", "ECI cannot drop capabilities; remove it")
+
+
+@dataclass(frozen=True)
+class SecurityContext:
+    """Security settings of a container, as ECI supports them."""
+
+    capabilities: Capabilities | None = field(default=None, metadata=doc("Capabilities to add."))
+    run_as_user: int | None = field(
+        default=None,
+        metadata=doc(
+            "UID the container's process runs as (SecurityContext.RunAsUser).",
+            minimum=0,
+            maximum=2147483647,
+            format="int64",
+        ),
+    )
+    run_as_group: int | None = field(
+        default=None,
+        metadata=doc(
+            "GID the container's process runs as (SecurityContextRunAsGroup). Not for init containers. "
+            "Fixed when the group is created: a change replaces the group (updateStrategy Recreate) or is "
+            "refused.",
+            minimum=0,
+            maximum=2147483647,
+            format="int64",
+        ),
+    )
+    run_as_non_root: bool | None = field(
+        default=None,
+        metadata=doc(
+            "Refuse to start a process running as root (SecurityContextRunAsNonRoot). Not for init "
+            "containers. Fixed when the group is created."
+        ),
+    )
+    read_only_root_filesystem: bool | None = field(
+        default=None,
+        metadata=doc(
+            "Mount the root file system read-only (SecurityContext.ReadOnlyRootFilesystem; sent only when true)."
+        ),
+    )
+    privileged: bool | None = field(
+        default=None,
+        metadata=doc(
+            "Run the container privileged (SecurityContextPrivileged; ECI allows it only for enabled "
+            "accounts). Not for init containers. Fixed when the group is created."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class VolumeMount:
+    """A volume mounted into the container (ECI Container.N.VolumeMount.N)."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!has(self.subPath) || (" + RELATIVE_PATH_RULE_TEMPLATE.format(name="subPath") + ")",
+            "message": "subPath must be a relative path without '..'",
+        },
+    )
+
+    name: str = field(
+        metadata=doc(
+            "Name of a volume in spec.volumes.", minLength=1, maxLength=63, pattern=DNS_LABEL_PATTERN
+        )
+    )
+    mount_path: str = field(
+        metadata=doc(
+            "Absolute path in the container where the volume appears (what is there is hidden).",
+            minLength=1,
+            maxLength=1024,
+            pattern=r"^/",
+        )
+    )
+    read_only: bool | None = field(default=None, metadata=doc("Mount read-only. Default false."))
+    sub_path: str | None = field(
+        default=None,
+        metadata=doc(
+            "Mount this path inside the volume instead of its root (relative, no '..').", maxLength=1024
+        ),
+    )
+    mount_propagation: Literal["None", "HostToContainer", "Bidirectional"] | None = field(
+        default=None,
+        metadata=doc("How mounts propagate: None (ECI's default), HostToContainer or Bidirectional."),
+    )
+
+    def check(self, path: str) -> None:
+        check_relative_path(self.sub_path, f"{path}.subPath")
 
 
 @dataclass(frozen=True)
@@ -214,6 +667,16 @@ class ContainerPort:
 @dataclass(frozen=True)
 class Container:
     """A container of the group (ECI Container.N or InitContainer.N)."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!has(self.startupProbe)",
+            "message": (
+                "startupProbe: ECI has no startup probe; use readinessProbe or livenessProbe with "
+                "initialDelaySeconds"
+            ),
+        },
+    )
 
     name: str = field(
         metadata=doc(
@@ -282,6 +745,320 @@ class Container:
     )
     ports: tuple[ContainerPort, ...] = field(
         default=(), metadata=doc("Ports the container exposes.", maxItems=100)
+    )
+    env_from: tuple[EnvFromSource, ...] = field(
+        default=(),
+        metadata=doc(
+            "ConfigMaps and Secrets whose every key becomes a variable (env wins over envFrom for the same "
+            "name; a later envFrom wins over an earlier one).",
+            maxItems=16,
+        ),
+    )
+    volume_mounts: tuple[VolumeMount, ...] = field(
+        default=(),
+        metadata=doc(
+            "Volumes of spec.volumes mounted into the container, unique by mountPath.",
+            list_map_keys=("mountPath",),
+            maxItems=MAX_VOLUME_MOUNTS,
+        ),
+    )
+    liveness_probe: Probe | None = field(
+        default=None,
+        metadata=doc(
+            "Restart the container when this check fails failureThreshold times in a row "
+            "(ECI Container.N.LivenessProbe). Not for init containers."
+        ),
+    )
+    readiness_probe: Probe | None = field(
+        default=None,
+        metadata=doc(
+            "The container is Ready only while this check passes (ECI Container.N.ReadinessProbe). Not for "
+            "init containers."
+        ),
+    )
+    startup_probe: Probe | None = field(
+        default=None,
+        metadata=doc(
+            "Not supported: ECI has no startup probe. Refused rather than ignored; use a readinessProbe or "
+            "livenessProbe with initialDelaySeconds instead."
+        ),
+    )
+    lifecycle: Lifecycle | None = field(
+        default=None, metadata=doc("postStart and preStop hooks. Not for init containers.")
+    )
+    security_context: SecurityContext | None = field(
+        default=None, metadata=doc("Security settings of the container.")
+    )
+
+    def check(self, path: str) -> None:
+        if self.startup_probe is not None:
+            raise SpecError(
+                f"{path}.startupProbe",
+                "ECI has no startup probe: use readinessProbe or livenessProbe with initialDelaySeconds",
+            )
+
+
+@dataclass(frozen=True)
+class KeyToPath:
+    """One key of a ConfigMap or Secret as a file of the volume."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": RELATIVE_PATH_RULE_TEMPLATE.format(name="path"),
+            "message": "path must be a relative path without '..'",
+        },
+    )
+
+    key: str = field(
+        metadata=doc(
+            "The key whose value is the file's content.",
+            minLength=1,
+            maxLength=253,
+            pattern=SECRET_KEY_PATTERN,
+        )
+    )
+    path: str = field(
+        metadata=doc(
+            "Path of the file, relative to the mount path (ConfigFileToPath.N.Path); no '..'.",
+            minLength=1,
+            maxLength=1024,
+        )
+    )
+    mode: int | None = field(
+        default=None,
+        metadata=doc(
+            "Permission bits of the file, 0 to 0777 (write 0644 in YAML); defaultMode when not set. Fixed "
+            "when the group is created (UpdateContainerGroup cannot change modes).",
+            minimum=0,
+            maximum=0o777,
+            format="int32",
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        check_relative_path(self.path, f"{path}.path")
+
+
+def _items_doc(kind: str) -> dict[str, Any]:
+    return doc(
+        f"Which keys become files, and where; every key of the {kind}, named after the key, when empty. A "
+        f"key listed that the {kind} lacks stops the create with a condition (unless optional).",
+        list_map_keys=("path",),
+        maxItems=MAX_CONFIG_FILES,
+    )
+
+
+def _default_mode_doc() -> dict[str, Any]:
+    return doc(
+        "Permission bits of the files, 0 to 0777 (write 0644 in YAML). ECI's default when not set. Fixed when "
+        "the group is created (UpdateContainerGroup cannot change modes).",
+        minimum=0,
+        maximum=0o777,
+        format="int32",
+    )
+
+
+@dataclass(frozen=True)
+class ConfigMapVolumeSource:
+    """A ConfigMap's keys as files (ECI ConfigFileVolume). The operator reads the ConfigMap and sends the
+    contents; when it changes, the group is updated."""
+
+    name: str = field(
+        metadata=doc(
+            "Name of the ConfigMap, in the same namespace.",
+            minLength=1,
+            maxLength=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+        )
+    )
+    items: tuple[KeyToPath, ...] = field(default=(), metadata=_items_doc("ConfigMap"))
+    default_mode: int | None = field(default=None, metadata=_default_mode_doc())
+    optional: bool | None = field(
+        default=None,
+        metadata=doc(
+            "Whether the ConfigMap (or a listed key) may be missing: the volume is then an empty directory. Default false."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class SecretVolumeSource:
+    """A Secret's keys as files (ECI ConfigFileVolume). The operator reads the Secret and sends the
+    contents (never logged); when it changes, the group is updated."""
+
+    secret_name: str = field(
+        metadata=doc(
+            "Name of the Secret, in the same namespace.",
+            minLength=1,
+            maxLength=253,
+            pattern=DNS_SUBDOMAIN_PATTERN,
+        )
+    )
+    items: tuple[KeyToPath, ...] = field(default=(), metadata=_items_doc("Secret"))
+    default_mode: int | None = field(default=None, metadata=_default_mode_doc())
+    optional: bool | None = field(
+        default=None,
+        metadata=doc(
+            "Whether the Secret (or a listed key) may be missing: the volume is then an empty directory. Default false."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class EmptyDirVolumeSource:
+    """A directory that starts empty and lives as long as the group (ECI EmptyDirVolume)."""
+
+    medium: Literal["", "Memory"] | None = field(
+        default=None,
+        metadata=doc("Memory for a RAM-backed directory; the group's disk when empty or not set."),
+    )
+    size_limit: str | None = field(
+        default=None,
+        metadata=doc(
+            "Largest size, as a quantity with unit, e.g. 256Mi or 2Gi.",
+            pattern=QUANTITY_PATTERN,
+            maxLength=32,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class NFSVolumeSource:
+    """A NAS file system mounted over NFS (ECI NFSVolume)."""
+
+    server: str = field(
+        metadata=doc(
+            "Mount target of the NAS file system, e.g. 0a1b2c3d4e-abc12.cn-beijing.nas.aliyuncs.com.",
+            minLength=1,
+            maxLength=253,
+            pattern=HOSTNAME_PATTERN,
+        )
+    )
+    path: str = field(
+        metadata=doc(
+            "Directory of the file system to mount, e.g. /share.", minLength=1, maxLength=1024, pattern=r"^/"
+        )
+    )
+    read_only: bool | None = field(default=None, metadata=doc("Mount read-only. Default false."))
+
+
+@dataclass(frozen=True)
+class DiskVolumeSource:
+    """An existing cloud disk (ECI DiskVolume). UpdateContainerGroup cannot carry disk volumes: while the
+    group has one, any change of spec.volumes replaces the group (updateStrategy Recreate) or is refused."""
+
+    disk_id: str = field(
+        metadata=doc(
+            "ID of the disk, e.g. d-2zehdahrwoa7srgabcd.", minLength=3, maxLength=64, pattern=r"^d-[a-z0-9]+$"
+        )
+    )
+    fs_type: Literal["xfs", "ext4", "ext3", "vfat"] | None = field(
+        default=None, metadata=doc("File system of the disk: xfs, ext4, ext3 or vfat.")
+    )
+    disk_size: int | None = field(
+        default=None, metadata=doc("Size of the disk in GiB.", minimum=1, maximum=32768, format="int32")
+    )
+
+
+@dataclass(frozen=True)
+class FlexVolumeSource:
+    """A disk, NAS or OSS volume through ECI's FlexVolume drivers (ECI FlexVolume)."""
+
+    driver: Literal["alicloud/disk", "alicloud/nas", "alicloud/oss"] = field(
+        metadata=doc("The driver: alicloud/disk, alicloud/nas or alicloud/oss.")
+    )
+    fs_type: str | None = field(
+        default=None,
+        metadata=doc(
+            "File system, e.g. ext4 for a disk (the driver's default when not set).",
+            maxLength=16,
+            pattern=r"^[a-z0-9]+$",
+        ),
+    )
+    options: Mapping[str, str] = field(
+        default_factory=dict,
+        metadata=doc(
+            "Driver options, sent as a JSON object (FlexVolume.Options), e.g. volumeId: d-2zeh..., "
+            "performanceLevel: PL1 for a disk.",
+            maxProperties=32,
+            additionalProperties={"maxLength": 1024},
+        ),
+    )
+
+
+VOLUME_SOURCES = ("emptyDir", "nfs", "configMap", "secret", "disk", "flexVolume")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A volume of the group (ECI Volume.N): exactly one source."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (one_of_rule(VOLUME_SOURCES, "volume"),)
+
+    name: str = field(
+        metadata=doc(
+            "Name of the volume, unique in the group; volumeMounts name it.",
+            minLength=1,
+            maxLength=63,
+            pattern=DNS_LABEL_PATTERN,
+        )
+    )
+    empty_dir: EmptyDirVolumeSource | None = field(
+        default=None, metadata=doc("An empty directory (EmptyDirVolume).")
+    )
+    nfs: NFSVolumeSource | None = field(default=None, metadata=doc("A NAS file system over NFS (NFSVolume)."))
+    config_map: ConfigMapVolumeSource | None = field(
+        default=None, metadata=doc("A ConfigMap's keys as files (ConfigFileVolume).")
+    )
+    secret: SecretVolumeSource | None = field(
+        default=None, metadata=doc("A Secret's keys as files (ConfigFileVolume).")
+    )
+    disk: DiskVolumeSource | None = field(default=None, metadata=doc("An existing cloud disk (DiskVolume)."))
+    flex_volume: FlexVolumeSource | None = field(
+        default=None, metadata=doc("A disk, NAS or OSS volume through a FlexVolume driver (FlexVolume).")
+    )
+
+    def check(self, path: str) -> None:
+        check_one_of(self, path, VOLUME_SOURCES, "volume")
+
+
+@dataclass(frozen=True)
+class Sysctl:
+    """A kernel parameter of the group."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "self.name != 'kernel.shm_rmid_forced' && self.name != 'net.ipv4.tcp_syncookies'",
+            "message": "ECI does not allow setting kernel.shm_rmid_forced or net.ipv4.tcp_syncookies",
+        },
+    )
+
+    name: str = field(
+        metadata=doc(
+            "Name of the parameter: net.ipv4.ping_group_range or net.ipv4.ip_unprivileged_port_start "
+            "(SecurityContext.Sysctl), or one ECI allows at host level: kernel.shm* (not "
+            "kernel.shm_rmid_forced), kernel.msg*, kernel.sem, fs.mqueue.*, net.* (not "
+            "net.ipv4.tcp_syncookies) (HostSecurityContext.Sysctl).",
+            minLength=1,
+            maxLength=128,
+            pattern=SYSCTL_PATTERN,
+        )
+    )
+    value: str = field(metadata=doc("Value of the parameter.", minLength=1, maxLength=256))
+
+    def check(self, path: str) -> None:
+        if self.name in ("kernel.shm_rmid_forced", "net.ipv4.tcp_syncookies"):
+            raise SpecError(f"{path}.name", f"ECI does not allow setting {self.name}")
+
+
+@dataclass(frozen=True)
+class PodSecurityContext:
+    """Security settings of the whole group, as ECI supports them. Fixed when the group is created:
+    a change replaces the group (updateStrategy Recreate) or is refused."""
+
+    sysctls: tuple[Sysctl, ...] = field(
+        default=(),
+        metadata=doc("Kernel parameters of the group.", list_map_keys=("name",), maxItems=MAX_SYSCTLS),
     )
 
 
@@ -364,23 +1141,88 @@ TAGS_CEL_RULES = (
 )
 
 
+RECREATE_RULE = "(has(self.updateStrategy) && self.updateStrategy == 'Recreate')"
+RECREATE_HINT = "set updateStrategy: Recreate to replace the container group"
+CREATE_ONLY_SECURITY = ("privileged", "runAsGroup", "runAsNonRoot")
+
+
+def _mounts_rule(list_name: str) -> dict[str, str]:
+    return {
+        "rule": (
+            f"!has(self.{list_name}) || self.{list_name}.all(c, !has(c.volumeMounts) || c.volumeMounts.all(m, "
+            "has(self.volumes) && self.volumes.exists(v, v.name == m.name)))"
+        ),
+        "message": f"spec.{list_name}[].volumeMounts[].name must name a volume of spec.volumes",
+    }
+
+
+def _security_projection(root: str) -> str:
+    """CEL: `name/privileged/runAsGroup/runAsNonRoot` of every container that sets one of them."""
+    context = "c.securityContext"
+    sets_one = " || ".join(f"has({context}.{name})" for name in CREATE_ONLY_SECURITY)
+    parts = " + '/' + ".join(
+        f"(has({context}.{name}) ? string({context}.{name}) : '-')" for name in CREATE_ONLY_SECURITY
+    )
+    return f"{root}.containers.filter(c, has({context}) && ({sets_one})).map(c, c.name + '/' + {parts})"
+
+
+def _has_disk(root: str) -> str:
+    return f"(has({root}.volumes) && {root}.volumes.exists(v, has(v.disk)))"
+
+
+SPEC_CEL_RULES: tuple[dict[str, str], ...] = (
+    *(
+        {
+            "rule": (
+                f"{RECREATE_RULE} || (has(self.{name}) == has(oldSelf.{name}) && "
+                f"(!has(self.{name}) || self.{name} == oldSelf.{name}))"
+            ),
+            "message": f"spec.{name} is immutable; {RECREATE_HINT}",
+        }
+        for name in IMMUTABLE_FIELDS
+    ),
+    {
+        "rule": (
+            f"{RECREATE_RULE} || (size({_security_projection('self')}) == size({_security_projection('oldSelf')})"
+            f" && {_security_projection('self')}.all(x, x in {_security_projection('oldSelf')}))"
+        ),
+        "message": (
+            "spec.containers[].securityContext privileged, runAsGroup and runAsNonRoot are fixed when the group "
+            f"is created; {RECREATE_HINT}"
+        ),
+    },
+    {
+        "rule": (
+            f"{RECREATE_RULE} || !({_has_disk('self')} || {_has_disk('oldSelf')}) || "
+            "(has(self.volumes) && has(oldSelf.volumes) && self.volumes == oldSelf.volumes)"
+        ),
+        "message": (
+            "spec.volumes cannot change while the group has a disk volume (UpdateContainerGroup cannot carry "
+            f"disk volumes); {RECREATE_HINT}"
+        ),
+    },
+    _mounts_rule("containers"),
+    _mounts_rule("initContainers"),
+    {
+        "rule": (
+            "!has(self.initContainers) || self.initContainers.all(c, !has(c.livenessProbe) && "
+            "!has(c.readinessProbe) && !has(c.lifecycle) && (!has(c.securityContext) || ("
+            + " && ".join(f"!has(c.securityContext.{name})" for name in CREATE_ONLY_SECURITY)
+            + ")))"
+        ),
+        "message": (
+            "spec.initContainers[] take no livenessProbe, readinessProbe, lifecycle, nor securityContext "
+            "privileged, runAsGroup or runAsNonRoot (ECI has none for init containers)"
+        ),
+    },
+)
+
+
 @dataclass(frozen=True)
 class AcrContainerGroupSpec:
     """Desired state of an ECI container group. Each field maps onto an ECI CreateContainerGroup parameter."""
 
-    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = tuple(
-        {
-            "rule": (
-                "(has(self.updateStrategy) && self.updateStrategy == 'Recreate') || "
-                f"(has(self.{name}) == has(oldSelf.{name}) && "
-                f"(!has(self.{name}) || self.{name} == oldSelf.{name}))"
-            ),
-            "message": (
-                f"spec.{name} is immutable; set updateStrategy: Recreate to replace the container group"
-            ),
-        }
-        for name in IMMUTABLE_FIELDS
-    )
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = SPEC_CEL_RULES
 
     containers: tuple[Container, ...] = field(
         metadata=doc(
@@ -501,6 +1343,39 @@ class AcrContainerGroupSpec:
             cel_rules=TAGS_CEL_RULES,
         ),
     )
+    volumes: tuple[Volume, ...] = field(
+        default=(),
+        metadata=doc(
+            "Volumes the containers can mount (ECI Volume.N), at most 20, unique by name.",
+            list_map_keys=("name",),
+            maxItems=MAX_VOLUMES,
+        ),
+    )
+    termination_grace_period_seconds: int | None = field(
+        default=None,
+        metadata=doc(
+            "Seconds the containers get to stop (preStop hooks included) when the group is deleted "
+            "(TerminationGracePeriodSeconds). Fixed when the group is created: a change replaces it "
+            "(updateStrategy Recreate) or is refused.",
+            minimum=0,
+            maximum=86400,
+            format="int64",
+        ),
+    )
+    ephemeral_storage: int | None = field(
+        default=None,
+        metadata=doc(
+            "Temporary storage in GiB added to the 30 GiB every group has (EphemeralStorage). Fixed when the "
+            "group is created.",
+            minimum=1,
+            maximum=2048,
+            format="int32",
+        ),
+    )
+    security_context: PodSecurityContext | None = field(
+        default=None,
+        metadata=doc("Kernel parameters (sysctls) of the group. Fixed when the group is created."),
+    )
     deletion_policy: DeletionPolicy = field(
         default="Delete",
         metadata=doc(
@@ -523,6 +1398,21 @@ class AcrContainerGroupSpec:
         return parse_model(cls, spec, "spec")
 
     def check(self, path: str) -> None:
+        volumes = {volume.name for volume in self.volumes}
+        for list_name, containers in (
+            ("containers", self.containers),
+            ("initContainers", self.init_containers),
+        ):
+            for index, container in enumerate(containers):
+                container_path = f"{path}.{list_name}[{index}]"
+                for mount_index, mount in enumerate(container.volume_mounts):
+                    if mount.name not in volumes:
+                        raise SpecError(
+                            f"{container_path}.volumeMounts[{mount_index}].name",
+                            f"{mount.name!r} is not a volume of spec.volumes",
+                        )
+                if list_name == "initContainers":
+                    _check_init_container(container, container_path)
         for key in self.tags:
             if not key or len(key) > MAX_TAG_KEY:
                 raise SpecError(f"{path}.tags[{key}]", f"tag keys must be 1 to {MAX_TAG_KEY} characters")
@@ -532,6 +1422,27 @@ class AcrContainerGroupSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
+
+
+def _check_init_container(container: Container, path: str) -> None:
+    """ECI has no probes, lifecycle hooks nor create-only security settings for init containers."""
+    for name in ("liveness_probe", "readiness_probe", "lifecycle"):
+        if getattr(container, name) is not None:
+            raise SpecError(
+                f"{path}.{json_name(_field(Container, name))}", "ECI takes none for init containers"
+            )
+    context = container.security_context
+    if context is not None:
+        for name in ("privileged", "run_as_group", "run_as_non_root"):
+            if getattr(context, name) is not None:
+                raise SpecError(
+                    f"{path}.securityContext.{json_name(_field(SecurityContext, name))}",
+                    "ECI takes none for init containers",
+                )
+
+
+def _field(cls: type[Any], name: str) -> dataclasses.Field[Any]:
+    return next(model_field for model_field in dataclasses.fields(cls) if model_field.name == name)
 
 
 # --------------------------------------------------------------------------------------- status
@@ -698,29 +1609,65 @@ def merge_condition(existing: Sequence[Mapping[str, Any]], condition: Condition)
 # ------------------------------------------------------------------------- annotations, secrets
 
 
-@dataclass(frozen=True)
-class SecretRef:
-    """A Secret key the spec refers to, and the field that refers to it."""
+ReferenceKind = Literal["Secret", "ConfigMap"]
 
+
+@dataclass(frozen=True)
+class Reference:
+    """A Secret or ConfigMap the spec reads, and the field that names it."""
+
+    kind: ReferenceKind
     name: str
-    key: str
     field: str
 
 
-def secret_refs(spec: AcrContainerGroupSpec) -> list[SecretRef]:
-    """Every Secret key the spec needs: env valueFrom.secretKeyRef and credential passwordSecretRef."""
-    refs: list[SecretRef] = []
+class ReferenceMissing(SpecError):
+    """A Secret or ConfigMap the spec needs, or a key in it, does not exist (yet)."""
+
+    def __init__(self, field: str, kind: ReferenceKind, name: str, key: str | None = None) -> None:
+        what = "does not exist" if key is None else f"has no key {key!r}"
+        super().__init__(field, f"{kind} {name!r} {what}")
+        self.kind = kind
+
+
+class ReferenceNotText(SpecError):
+    """A value that must be text (an environment variable) is not UTF-8; the value is never shown."""
+
+    def __init__(self, field: str, kind: ReferenceKind, name: str, key: str) -> None:
+        super().__init__(field, f"{kind} {name!r} key {key!r} is not UTF-8 text")
+        self.kind = kind
+
+
+def references(spec: AcrContainerGroupSpec) -> list[Reference]:
+    """Every Secret and ConfigMap the spec reads: env valueFrom and envFrom, Secret and ConfigMap volumes,
+    and credential passwords. The operator reads each, and watches them for changes."""
+    refs: list[Reference] = []
     for list_name, containers in (("initContainers", spec.init_containers), ("containers", spec.containers)):
         for index, container in enumerate(containers):
+            path = f"spec.{list_name}[{index}]"
             for env_index, env in enumerate(container.env):
-                if env.value_from is not None:
-                    selector = env.value_from.secret_key_ref
-                    path = f"spec.{list_name}[{index}].env[{env_index}].valueFrom.secretKeyRef"
-                    refs.append(SecretRef(selector.name, selector.key, path))
+                source = env.value_from
+                if source is not None and source.secret_key_ref is not None:
+                    field_path = f"{path}.env[{env_index}].valueFrom.secretKeyRef"
+                    refs.append(Reference("Secret", source.secret_key_ref.name, field_path))
+                if source is not None and source.config_map_key_ref is not None:
+                    field_path = f"{path}.env[{env_index}].valueFrom.configMapKeyRef"
+                    refs.append(Reference("ConfigMap", source.config_map_key_ref.name, field_path))
+            for from_index, env_from in enumerate(container.env_from):
+                if env_from.secret_ref is not None:
+                    field_path = f"{path}.envFrom[{from_index}].secretRef"
+                    refs.append(Reference("Secret", env_from.secret_ref.name, field_path))
+                if env_from.config_map_ref is not None:
+                    field_path = f"{path}.envFrom[{from_index}].configMapRef"
+                    refs.append(Reference("ConfigMap", env_from.config_map_ref.name, field_path))
+    for index, volume in enumerate(spec.volumes):
+        if volume.secret is not None:
+            refs.append(Reference("Secret", volume.secret.secret_name, f"spec.volumes[{index}].secret"))
+        if volume.config_map is not None:
+            refs.append(Reference("ConfigMap", volume.config_map.name, f"spec.volumes[{index}].configMap"))
     for index, credential in enumerate(spec.image_registry_credentials):
-        selector = credential.password_secret_ref
-        path = f"spec.imageRegistryCredentials[{index}].passwordSecretRef"
-        refs.append(SecretRef(selector.name, selector.key, path))
+        field_path = f"spec.imageRegistryCredentials[{index}].passwordSecretRef"
+        refs.append(Reference("Secret", credential.password_secret_ref.name, field_path))
     return refs
 
 
@@ -837,8 +1784,9 @@ def _parse_value(annotation: Any, raw: Any, path: str, metadata: Mapping[str, An
         )
         for key in metadata.get("list_map_keys", ()):
             seen: set[Any] = set()
+            attribute = _attribute(item_type, key)
             for index, item in enumerate(items):
-                value = getattr(item, key)
+                value = getattr(item, attribute)
                 if value in seen:
                     raise SpecError(f"{path}[{index}].{key}", f"duplicate value {value!r}")
                 seen.add(value)
@@ -877,6 +1825,11 @@ def _parse_value(annotation: Any, raw: Any, path: str, metadata: Mapping[str, An
         _check_range(raw, schema, path)
         return float(raw)
     raise TypeError(f"unsupported model type {annotation!r} at {path}")
+
+
+def _attribute(cls: type[Any], name: str) -> str:
+    """The Python attribute of a model field given its JSON name."""
+    return next(model_field.name for model_field in dataclasses.fields(cls) if json_name(model_field) == name)
 
 
 def _check_bounds(size: int, schema: Mapping[str, Any], path: str, low: str, high: str, unit: str) -> None:

@@ -61,6 +61,9 @@ class Settings:
     kube_timeout: float = 30.0
     """ACR_ECI_KUBE_TIMEOUT_SECONDS: the longest any one Kubernetes API call may take."""
     peering_lifetime: int = 15
+    watch_secrets: bool = True
+    """Watch Secrets (RBAC list+watch) so a changed Secret reaches ECI at once; without it, the Secrets a
+    resource reads are read again at each resync (every 20 poll intervals)."""
     """ACR_ECI_PEERING_LIFETIME_SECONDS: how long a replica that stopped answering keeps the active role
     (kopf's peering lifetime); a killed active replica is replaced within this time."""
 
@@ -96,6 +99,7 @@ class Settings:
             retry_cap=reader.number("ACR_ECI_RETRY_CAP_SECONDS", 300.0, minimum=0.1),
             kube_timeout=reader.number("ACR_ECI_KUBE_TIMEOUT_SECONDS", 30.0, minimum=0.1),
             peering_lifetime=int(reader.number("ACR_ECI_PEERING_LIFETIME_SECONDS", 15, minimum=2)),
+            watch_secrets=reader.choice("ACR_ECI_WATCH_SECRETS", ("true", "false"), "true") == "true",
         )
 
 

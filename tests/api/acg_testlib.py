@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from acr_eci_operator.models import ReferenceKind
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = REPO_ROOT / "crds" / "acrcontainergroups.eci.acr-operator.dev.yaml"
@@ -63,3 +66,13 @@ def apply_crd(api_client: Any, crd: dict[str, Any], timeout: float = 30.0) -> No
         if time.monotonic() > deadline:
             raise TimeoutError(f"CRD {name} not Established after {timeout}s: {conditions}")
         time.sleep(0.1)
+
+
+def secret_objects(
+    values: Mapping[tuple[str, str], str],
+) -> dict[tuple[ReferenceKind, str], dict[str, bytes]]:
+    """`mapping.Objects` holding Secrets given as {(Secret name, key): value}."""
+    objects: dict[tuple[ReferenceKind, str], dict[str, bytes]] = {}
+    for (name, key), value in values.items():
+        objects.setdefault(("Secret", name), {})[key] = value.encode()
+    return objects

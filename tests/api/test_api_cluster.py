@@ -107,9 +107,41 @@ MALFORMED: list[tuple[str, Any, str]] = [
         "spec.containers[0].env[1]",
     ),
     (
-        "env-no-secret-ref",
-        spec(containers=[container(env=[{"name": "A", "valueFrom": {}}])]),
-        "spec.containers[0].env[0].valueFrom.secretKeyRef",
+        "env-bad-field-ref",
+        spec(
+            containers=[
+                container(env=[{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}])
+            ]
+        ),
+        "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+    ),
+    (
+        "volume-mount-relative-path",
+        spec(
+            containers=[container(volumeMounts=[{"name": "v", "mountPath": "etc"}])],
+            volumes=[{"name": "v", "emptyDir": {}}],
+        ),
+        "spec.containers[0].volumeMounts[0].mountPath",
+    ),
+    (
+        "capability-not-in-eci",
+        spec(containers=[container(securityContext={"capabilities": {"add": ["SYS_ADMIN"]}})]),
+        "spec.containers[0].securityContext.capabilities.add[0]",
+    ),
+    (
+        "too-many-volumes",
+        spec(volumes=[{"name": f"v{i}", "emptyDir": {}} for i in range(21)]),
+        "spec.volumes",
+    ),
+    (
+        "mode-out-of-range",
+        spec(volumes=[{"name": "v", "configMap": {"name": "c", "defaultMode": 1024}}]),
+        "spec.volumes[0].configMap.defaultMode",
+    ),
+    (
+        "probe-success-threshold",
+        spec(containers=[container(readinessProbe={"tcpSocket": {"port": 80}, "successThreshold": 2})]),
+        "spec.containers[0].readinessProbe.successThreshold",
     ),
     ("container-cpu-zero", spec(containers=[container(cpu=0)]), "spec.containers[0].cpu"),
     ("init-no-image", spec(initContainers=[{"name": "init"}]), "spec.initContainers[0].image"),

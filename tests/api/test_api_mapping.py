@@ -20,7 +20,7 @@ from acr_eci_operator.mapping import (
     update_parameters,
 )
 from acr_eci_operator.models import AcrContainerGroupSpec, AcrRegistryInfo, SpecError
-from tests.api.acg_testlib import DATA_DIR, example_names, example_resource
+from tests.api.acg_testlib import DATA_DIR, example_names, example_resource, secret_objects
 
 DEFAULTS = Defaults(
     region_id="cn-beijing", security_group_id="sg-2zeh4cev9y7ulbrabcd", v_switch_ids=("vsw-a", "vsw-b")
@@ -69,7 +69,7 @@ def parameters_for(example: str, **overrides: Any) -> dict[str, str]:
         "name": resource["metadata"]["name"],
         "annotations": resource["metadata"].get("annotations", {}),
         "defaults": DEFAULTS,
-        "secrets": REGISTRY_SECRET,
+        "objects": secret_objects(REGISTRY_SECRET),
         "client_token": "token-1",
         "owner_tags": OWNER_TAGS,
         **overrides,
@@ -202,7 +202,7 @@ def full_create() -> dict[str, str]:
         name="ignored",
         annotations=ANNOTATIONS,
         defaults=DEFAULTS,
-        secrets=FULL_SECRETS,
+        objects=secret_objects(FULL_SECRETS),
         client_token="token-2",
         owner_tags=OWNER_TAGS,
     )
@@ -213,7 +213,7 @@ def full_update() -> dict[str, str]:
         AcrContainerGroupSpec.from_dict(FULL_SPEC),
         container_group_id="eci-123",
         annotations=ANNOTATIONS,
-        secrets=FULL_SECRETS,
+        objects=secret_objects(FULL_SECRETS),
         client_token="token-3",
         owner_tags=OWNER_TAGS,
         defaults=DEFAULTS,
@@ -291,7 +291,7 @@ def test_update_region_falls_back_to_defaults_or_is_left_to_the_caller() -> None
     common: dict[str, Any] = {
         "container_group_id": "eci-1",
         "annotations": {},
-        "secrets": {},
+        "objects": {},
         "client_token": "t",
         "owner_tags": {},
     }
@@ -357,7 +357,7 @@ def test_spec_network_overrides_defaults() -> None:
         name="n1",
         annotations={},
         defaults=Defaults(region_id="cn-beijing"),
-        secrets={},
+        objects={},
         client_token="t",
         owner_tags={},
     )
@@ -373,7 +373,7 @@ def test_invalid_metadata_name_needs_a_group_name() -> None:
 
 def test_missing_secret_value_names_the_field_and_secret() -> None:
     with pytest.raises(SpecError) as caught:
-        parameters_for("image-registry-credentials.yaml", secrets={})
+        parameters_for("image-registry-credentials.yaml", objects={})
     assert caught.value.field == "spec.imageRegistryCredentials[0].passwordSecretRef"
     assert "registry-example-com" in caught.value.message
 
@@ -538,7 +538,7 @@ def test_another_region_needs_its_own_network() -> None:
             name="web",
             annotations={},
             defaults=DEFAULTS,
-            secrets={},
+            objects={},
             client_token="t",
             owner_tags=OWNER_TAGS,
         )

@@ -11,11 +11,11 @@ from acr_eci_operator.models import (
     AcrContainerGroupStatus,
     AcrRegistryInfo,
     Condition,
-    SecretRef,
+    Reference,
     SpecError,
     annotation_registries,
     merge_condition,
-    secret_refs,
+    references,
 )
 from tests.api.acg_testlib import example_names, example_resource
 
@@ -130,7 +130,7 @@ def test_defaults_and_full_parse() -> None:
         ),
         (
             spec(containers=[container(env=[{"name": "A", "valueFrom": {}}])]),
-            "spec.containers[0].env[0].valueFrom.secretKeyRef",
+            "spec.containers[0].env[0].valueFrom",
         ),
         (
             spec(containers=[container(env=[{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}}])]),
@@ -237,7 +237,7 @@ def test_bad_annotation_names_the_annotation(annotations: dict[str, str], field:
     assert "instance id" in caught.value.message
 
 
-def test_secret_refs() -> None:
+def test_references() -> None:
     secret = {"secretKeyRef": {"name": "db", "key": "password"}}
     parsed = AcrContainerGroupSpec.from_dict(
         spec(
@@ -255,10 +255,10 @@ def test_secret_refs() -> None:
             ],
         )
     )
-    assert secret_refs(parsed) == [
-        SecretRef("db", "password", "spec.initContainers[0].env[0].valueFrom.secretKeyRef"),
-        SecretRef("db", "password", "spec.containers[1].env[1].valueFrom.secretKeyRef"),
-        SecretRef("reg", "pw", "spec.imageRegistryCredentials[0].passwordSecretRef"),
+    assert references(parsed) == [
+        Reference("Secret", "db", "spec.initContainers[0].env[0].valueFrom.secretKeyRef"),
+        Reference("Secret", "db", "spec.containers[1].env[1].valueFrom.secretKeyRef"),
+        Reference("Secret", "reg", "spec.imageRegistryCredentials[0].passwordSecretRef"),
     ]
 
 

@@ -34,6 +34,7 @@ SETTING_ENV = {
     "ECI_DESCRIBE_BURST",
     "ACR_ECI_LOG_FORMAT",
     "ACR_ECI_LOG_LEVEL",
+    "ACR_ECI_WATCH_SECRETS",
 }
 FULL_VALUES: dict[str, Any] = {
     "region": "cn-beijing",
@@ -194,6 +195,7 @@ def test_defaults_match_the_operator_defaults_and_leave_optional_settings_out(te
         "ECI_DESCRIBE_BURST": "100",
         "ACR_ECI_LOG_FORMAT": "text",
         "ACR_ECI_LOG_LEVEL": "INFO",
+        "ACR_ECI_WATCH_SECRETS": "true",
     }
 
 
@@ -325,7 +327,8 @@ def test_all_namespaces_scope(template: Template) -> None:
     assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch"}
     assert grants(rules, "acrcontainergroups/status") == {"patch"}
     assert grants(rules, "acrcontainergroups/finalizers") == set()
-    assert grants(rules, "secrets") == {"get"}
+    assert grants(rules, "secrets") == {"get", "list", "watch"}
+    assert grants(rules, "configmaps") == {"get", "list", "watch"}
     assert grants(rules, "events") == {"create"}
     assert grants(rules, "customresourcedefinitions") == {"list", "watch"}
     assert grants(rules, "namespaces") == set()
@@ -347,7 +350,8 @@ def test_namespace_list_scope_uses_roles_per_namespace(template: Template) -> No
         rules = roles[namespace]["rules"]
         assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch"}
         assert grants(rules, "acrcontainergroups/status") == {"patch"}
-        assert grants(rules, "secrets") == {"get"}
+        assert grants(rules, "secrets") == {"get", "list", "watch"}
+        assert grants(rules, "configmaps") == {"get", "list", "watch"}
         assert bindings[namespace]["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": "Role",
@@ -360,6 +364,19 @@ def test_namespace_list_scope_uses_roles_per_namespace(template: Template) -> No
     }
     assert grants(cluster_rules, "namespaces") == {"list", "watch"}
     assert grants(cluster_rules, "secrets") == set()
+    assert grants(cluster_rules, "configmaps") == set()
+
+
+def test_secrets_read_by_name_only_without_the_secret_watch(template: Template) -> None:
+    manifest = template({"watchSecrets": False})
+    rules = rules_of(manifest, "ClusterRole")
+    assert grants(rules, "secrets") == {"get"}
+    assert grants(rules, "configmaps") == {"get", "list", "watch"}
+    env = {item["name"]: item.get("value") for item in operator_container(manifest)["env"]}
+    assert env["ACR_ECI_WATCH_SECRETS"] == "false"
+    assert {item["name"]: item.get("value") for item in operator_container(template())["env"]}[
+        "ACR_ECI_WATCH_SECRETS"
+    ] == "true"
 
 
 def test_no_peering_with_one_replica(template: Template) -> None:

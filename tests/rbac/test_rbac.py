@@ -42,7 +42,7 @@ NAMESPACE_WATCH = {("", "namespaces", v) for v in ("list", "watch")}
 PER_NAMESPACE = {
     *{(GROUP, "acrcontainergroups", v) for v in ("get", "list", "watch", "patch")},
     (GROUP, "acrcontainergroups/status", "patch"),
-    ("", "secrets", "get"),
+    *{("", resource, v) for resource in ("secrets", "configmaps") for v in ("get", "list", "watch")},
     ("", "events", "create"),
 }
 SELF_REVIEWS = {
@@ -307,13 +307,15 @@ def test_all_namespaces_identity_holds_exactly_its_rules_and_nothing_else(
     assert granted_rules(identity, ns) == CRD_READ | PER_NAMESPACE
     assert granted_rules(identity, "default") == CRD_READ | PER_NAMESPACE
 
-    # Granted: one named Secret at a time (what a secretKeyRef / passwordSecretRef needs).
+    # Granted: reading and watching Secrets and ConfigMaps (what secretKeyRef, passwordSecretRef, envFrom
+    # and config-file volumes read, watched so a change reaches ECI).
     assert status_of(lambda: core.read_namespaced_secret(secret, ns)) == 200
+    assert status_of(lambda: core.list_namespaced_config_map(ns)) == 200
     assert status_of(lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL)) == 200
 
     current = core.read_namespaced_secret(secret, ns)
     new_secret = {"metadata": {"name": "planted"}, "stringData": {"k": "v"}}
-    escalate = {"rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]}
+    escalate = {"rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["create"]}]}
     admin_binding = {
         "metadata": {"name": "escalate"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
@@ -329,15 +331,17 @@ def test_all_namespaces_identity_holds_exactly_its_rules_and_nothing_else(
     assert (
         not_forbidden(
             {
-                "list secrets in a namespace": lambda: core.list_namespaced_secret(ns),
-                "list secrets in all namespaces": lambda: core.list_secret_for_all_namespaces(),
                 "create a secret": lambda: core.create_namespaced_secret(ns, new_secret),
                 "update a secret": lambda: core.replace_namespaced_secret(secret, ns, current),
                 "patch a secret": lambda: core.patch_namespaced_secret(secret, ns, {"data": {"x": "eA=="}}),
                 "delete a secret": lambda: core.delete_namespaced_secret(secret, ns),
                 "delete all secrets": lambda: core.delete_collection_namespaced_secret(ns),
-                "read a configmap": lambda: core.read_namespaced_config_map("settings", ns),
-                "list configmaps": lambda: core.list_namespaced_config_map(ns),
+                "create a configmap": lambda: core.create_namespaced_config_map(
+                    ns, {"metadata": {"name": "planted"}}
+                ),
+                "patch a configmap": lambda: core.patch_namespaced_config_map(
+                    "settings", ns, {"data": {"k": "changed"}}
+                ),
                 "create a pod": lambda: core.create_namespaced_pod(ns, pod),
                 "list pods": lambda: core.list_namespaced_pod(ns),
                 "create a namespace": lambda: core.create_namespace({"metadata": {"name": "planted"}}),
@@ -369,7 +373,6 @@ def test_all_namespaces_identity_holds_exactly_its_rules_and_nothing_else(
         )
         == {}
     )
-    assert not can(identity, "watch", "secrets", namespace=ns)
     assert not can(identity, "impersonate", "users")
     assert not can(identity, "impersonate", "serviceaccounts", namespace=ns)
     # Nothing was planted or removed by the calls above.
@@ -445,7 +448,8 @@ def test_namespace_list_identity_is_confined_to_its_namespaces(
                     "read a secret in default": lambda: core.read_namespaced_secret(
                         default_secret, "default"
                     ),
-                    "list secrets in team-a": lambda: core.list_namespaced_secret(TEAM_A),
+                    "list secrets in team-b": lambda: core.list_namespaced_secret(TEAM_B),
+                    "list configmaps in team-b": lambda: core.list_namespaced_config_map(TEAM_B),
                     "create a secret in team-a": lambda: core.create_namespaced_secret(
                         TEAM_A, {"metadata": {"name": "planted"}, "stringData": {"k": "v"}}
                     ),
@@ -474,7 +478,9 @@ def test_namespace_list_identity_is_confined_to_its_namespaces(
                     ),
                     "delete namespace team-a": lambda: core.delete_namespace(TEAM_A),
                     "delete namespace team-b": lambda: core.delete_namespace(TEAM_B),
-                    "read a configmap in team-a": lambda: core.list_namespaced_config_map(TEAM_A),
+                    "create a configmap in team-a": lambda: core.create_namespaced_config_map(
+                        TEAM_A, {"metadata": {"name": "planted"}}
+                    ),
                     "create a pod in team-a": lambda: core.create_namespaced_pod(
                         TEAM_A,
                         {

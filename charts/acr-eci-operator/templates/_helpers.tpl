@@ -78,10 +78,15 @@ patches the status subresource, reads one named Secret at a time, and creates co
 - apiGroups: [eci.acr-operator.dev]
   resources: [acrcontainergroups/status]
   verbs: [patch]
-# Read one named Secret at a time (registry passwords, env values): no list, no watch.
+# Secrets and ConfigMaps the resources refer to (registry passwords, env values, config files): read by
+# name, and watched so a change reaches ECI at once. With watchSecrets: false, Secrets are read by name
+# only (no list, no watch) and read again at each resync.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get]
+  verbs: [{{ if .Values.watchSecrets }}get, list, watch{{ else }}get{{ end }}]
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch]
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
