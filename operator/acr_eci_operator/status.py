@@ -67,15 +67,17 @@ def container_status(container: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def latest_event_message(
-    group: Mapping[str, Any], reasons: Sequence[str] = ("Failed", "BackOff")
+    group: Mapping[str, Any], reasons: Sequence[str] = ("Failed", "BackOff"), prefix: str = ""
 ) -> str | None:
-    """The message of the newest Warning event with one of the reasons (why a pull failed, say)."""
+    """The message of the newest Warning event with one of the reasons (why a pull failed, say) and,
+    when given, a message starting with `prefix`."""
     candidates = [
         event
         for event in group.get("Events") or []
         if event.get("Type") == "Warning"
         and event.get("Reason") in reasons
         and not str(event.get("Message") or "").startswith("Error: ")  # kubelet's bare "Error: <reason>"
+        and str(event.get("Message") or "").startswith(prefix)
     ]
     if not candidates:
         return None
@@ -120,6 +122,22 @@ def ready_condition(
             return condition(
                 "Ready", False, str(container["reason"]), f"container {container['name']}: {why}", generation
             )
+    not_ready = [c["name"] for c in containers if c["state"] == "Running" and not c["ready"]]
+    if phase == "Running" and not_ready:
+        # A readiness probe that fails keeps a running container not ready. ECI's documentation lists no
+        # probe events; the kubelet's "Unhealthy" / "Readiness probe failed: ..." is used when present.
+        probe = latest_event_message(group, ("Unhealthy",), prefix="Readiness probe failed")
+        if probe:
+            return condition(
+                "Ready",
+                False,
+                "ReadinessProbeFailed",
+                f"container {', '.join(not_ready)}: {probe}",
+                generation,
+            )
+        return condition(
+            "Ready", False, "ContainersNotReady", f"container {', '.join(not_ready)} is not ready", generation
+        )
     for container in containers:
         if container["state"] != "Running" and container.get("reason"):
             return condition(

@@ -118,3 +118,24 @@ def test_the_same_state_observed_twice_compares_equal() -> None:
     assert first == second
     assert "lastTransitionTime" not in first["ready"]
     assert set_condition([], first["ready"])[0]["lastTransitionTime"]
+
+
+def test_a_failing_readiness_probe_is_named_with_the_probe_message() -> None:
+    not_ready = {**RUNNING, "Ready": False}
+    unhealthy = {
+        "Type": "Warning",
+        "Reason": "Unhealthy",
+        "Message": "Readiness probe failed: HTTP probe failed with statuscode: 503",
+        "LastTimestamp": "2026-12-02T08:00:00Z",
+    }
+    liveness = {**unhealthy, "Message": "Liveness probe failed: x", "LastTimestamp": "2026-12-02T08:00:09Z"}
+    ready = observed_status(group("Running", [not_ready], [unhealthy, liveness]), generation=1)["ready"]
+    assert (ready["status"], ready["reason"]) == ("False", "ReadinessProbeFailed")
+    assert ready["message"] == "container c1: Readiness probe failed: HTTP probe failed with statuscode: 503"
+    # Without the event (ECI does not document it), a running container that is not ready still says so.
+    ready = observed_status(group("Running", [not_ready]), generation=1)["ready"]
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "ContainersNotReady",
+        "container c1 is not ready",
+    )
