@@ -17,7 +17,6 @@ from typing import Any
 
 from acr_eci_operator.models import (
     ANNOTATION_INSTANCE_IDS,
-    ENV_NAME_PATTERN,
     GROUP_NAME_PATTERN,
     IMMUTABLE_FIELDS,
     MAX_ACR_REGISTRY_INFOS,
@@ -60,6 +59,10 @@ __all__ = [
 ]
 
 REDACTED = "***"
+
+ENV_FROM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""The variable names envFrom makes: ECI's rule for EnvironmentVar.N.Key (letters, digits and _, not
+starting with a digit)."""
 
 Objects = Mapping[tuple[ReferenceKind, str], Mapping[str, bytes] | None]
 """The Secrets and ConfigMaps a spec refers to, as read: (kind, name) -> data (None, or no entry: absent).
@@ -394,10 +397,8 @@ def _environment(
         data = _data(objects, kind, reference.name, field_path, bool(reference.optional))
         for key in sorted(data or {}):
             name = (env_from.prefix or "") + key
-            if not matches(ENV_NAME_PATTERN, name) or len(name) > MAX_ENV_NAME:
-                raise SpecError(
-                    field_path, f"key {key!r} of {kind} {reference.name!r} is not a valid variable name"
-                )
+            if not ENV_FROM_NAME.fullmatch(name) or len(name) > MAX_ENV_NAME:
+                continue  # as Kubernetes does with keys that are not variable names (e.g. app.yaml)
             value = _text(objects, kind, reference.name, key, field_path, optional=False)
             variables[name] = (
                 _env_value(value, field_path, f"key {key!r} of {kind} {reference.name!r}"),

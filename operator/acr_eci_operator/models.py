@@ -750,7 +750,8 @@ class Container:
         default=(),
         metadata=doc(
             "ConfigMaps and Secrets whose every key becomes a variable (env wins over envFrom for the same "
-            "name; a later envFrom wins over an earlier one).",
+            "name; a later envFrom wins over an earlier one). Keys that are not variable names for ECI "
+            "(letters, digits and _, not starting with a digit), such as app.yaml, are skipped.",
             maxItems=16,
         ),
     )

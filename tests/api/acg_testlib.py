@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -75,4 +76,23 @@ def secret_objects(
     objects: dict[tuple[ReferenceKind, str], dict[str, bytes]] = {}
     for (name, key), value in values.items():
         objects.setdefault(("Secret", name), {})[key] = value.encode()
+    return objects
+
+
+def example_objects(name: str) -> dict[tuple[ReferenceKind, str], dict[str, bytes]]:
+    """`mapping.Objects` holding the Secrets and ConfigMaps of examples/<name>, as the operator reads them."""
+    objects: dict[tuple[ReferenceKind, str], dict[str, bytes]] = {}
+    for document in example_documents(name):
+        kind, data = document["kind"], {}
+        if kind == "Secret":
+            data = {key: base64.b64decode(value) for key, value in (document.get("data") or {}).items()}
+            data |= {key: value.encode() for key, value in (document.get("stringData") or {}).items()}
+        elif kind == "ConfigMap":
+            data = {key: value.encode() for key, value in (document.get("data") or {}).items()}
+            data |= {
+                key: base64.b64decode(value) for key, value in (document.get("binaryData") or {}).items()
+            }
+        else:
+            continue
+        objects[(kind, document["metadata"]["name"])] = data
     return objects

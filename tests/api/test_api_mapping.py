@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -10,6 +11,8 @@ import pytest
 from acr_eci_operator.mapping import (
     Defaults,
     UncoveredImage,
+    changed_immutable_fields,
+    create_only_fields,
     create_parameters,
     effective_registries,
     format_float,
@@ -19,8 +22,8 @@ from acr_eci_operator.mapping import (
     uncovered_acr_images,
     update_parameters,
 )
-from acr_eci_operator.models import AcrContainerGroupSpec, AcrRegistryInfo, SpecError
-from tests.api.acg_testlib import DATA_DIR, example_names, example_resource, secret_objects
+from acr_eci_operator.models import AcrContainerGroupSpec, AcrRegistryInfo, ReferenceMissing, SpecError
+from tests.api.acg_testlib import DATA_DIR, example_names, example_objects, example_resource, secret_objects
 
 DEFAULTS = Defaults(
     region_id="cn-beijing", security_group_id="sg-2zeh4cev9y7ulbrabcd", v_switch_ids=("vsw-a", "vsw-b")
@@ -69,7 +72,7 @@ def parameters_for(example: str, **overrides: Any) -> dict[str, str]:
         "name": resource["metadata"]["name"],
         "annotations": resource["metadata"].get("annotations", {}),
         "defaults": DEFAULTS,
-        "objects": secret_objects(REGISTRY_SECRET),
+        "objects": example_objects(example),
         "client_token": "token-1",
         "owner_tags": OWNER_TAGS,
         **overrides,
@@ -562,3 +565,259 @@ def test_applied_fields_of_an_adopted_group_come_from_what_eci_reports() -> None
         "vSwitchIds": "vsw-a,vsw-b",  # ECI chose one of the listed ones
         "instanceType": "ecs.c6.large",  # not reported: taken as agreeing
     }
+
+
+# -- workloads: volumes, files, env sources, probes, lifecycle, security ----------------------------
+
+NETWORK_AND_TAGS = ("Tag.", "RegionId", "ClientToken", "SecurityGroupId", "VSwitchId", "AcrRegistryInfo.")
+
+
+def workload_part(params: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in params.items() if not key.startswith(NETWORK_AND_TAGS)}
+
+
+def test_config_files_example_wire_parameters() -> None:
+    assert workload_part(parameters_for("config-files.yaml")) == {
+        "ContainerGroupName": "config-files",
+        "RestartPolicy": "Always",
+        "Container.1.Image": "testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0",
+        "Container.1.Name": "app",
+        # envFrom first (app.yaml is no variable name: skipped), then env.
+        "Container.1.EnvironmentVar.1.Key": "APP_LOG_LEVEL",
+        "Container.1.EnvironmentVar.1.Value": "info",
+        "Container.1.EnvironmentVar.2.Key": "LOG_LEVEL",
+        "Container.1.EnvironmentVar.2.Value": "info",
+        "Container.1.EnvironmentVar.3.Key": "POD_IP",
+        "Container.1.EnvironmentVar.3.FieldRef.FieldPath": "status.podIP",
+        "Container.1.VolumeMount.1.Name": "config",
+        "Container.1.VolumeMount.1.MountPath": "/etc/app",
+        "Container.1.VolumeMount.1.ReadOnly": "true",
+        "Container.1.VolumeMount.2.Name": "tls",
+        "Container.1.VolumeMount.2.MountPath": "/etc/tls",
+        "Container.1.VolumeMount.2.ReadOnly": "true",
+        "Container.1.VolumeMount.3.Name": "cache",
+        "Container.1.VolumeMount.3.MountPath": "/var/cache/app",
+        "Volume.1.Name": "config",
+        "Volume.1.Type": "ConfigFileVolume",
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Path": "app.yaml",
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": base64.b64encode(
+            b"listen: 0.0.0.0:8080\ncache: /var/cache/app\n"
+        ).decode(),
+        "Volume.2.Name": "tls",
+        "Volume.2.Type": "ConfigFileVolume",
+        "Volume.2.ConfigFileVolume.DefaultMode": "0400",
+        "Volume.2.ConfigFileVolume.ConfigFileToPath.1.Path": "tls.key",
+        "Volume.2.ConfigFileVolume.ConfigFileToPath.1.Content": base64.b64encode(
+            b"example-key-material"
+        ).decode(),
+        "Volume.3.Name": "cache",
+        "Volume.3.Type": "EmptyDirVolume",
+        "Volume.3.EmptyDirVolume.Medium": "Memory",
+        "Volume.3.EmptyDirVolume.SizeLimit": "256Mi",
+    }
+
+
+def test_probes_and_lifecycle_example_wire_parameters() -> None:
+    assert workload_part(parameters_for("probes-and-lifecycle.yaml")) == {
+        "ContainerGroupName": "probes-and-lifecycle",
+        "TerminationGracePeriodSeconds": "45",
+        "EphemeralStorage": "20",
+        "SecurityContext.Sysctl.1.Name": "net.ipv4.ping_group_range",
+        "SecurityContext.Sysctl.1.Value": "0 2147483647",
+        "RestartPolicy": "Always",
+        "Container.1.Image": "testabcd-registry-vpc.cn-beijing.cr.aliyuncs.com/eci_test/nginx:1.0",
+        "Container.1.Name": "web",
+        "Container.1.Port.1.Port": "80",
+        "Container.1.Port.1.Protocol": "TCP",
+        "Container.1.VolumeMount.1.Name": "shared",
+        "Container.1.VolumeMount.1.MountPath": "/usr/share/nginx/html",
+        "Container.1.VolumeMount.1.ReadOnly": "true",
+        "Container.1.VolumeMount.1.SubPath": "site",
+        "Container.1.LivenessProbe.TcpSocket.Port": "80",
+        "Container.1.LivenessProbe.InitialDelaySeconds": "10",
+        "Container.1.LivenessProbe.FailureThreshold": "3",
+        "Container.1.ReadinessProbe.HttpGet.Path": "/",
+        "Container.1.ReadinessProbe.HttpGet.Port": "80",
+        "Container.1.ReadinessProbe.InitialDelaySeconds": "2",
+        "Container.1.ReadinessProbe.PeriodSeconds": "5",
+        "Container.1.LifecyclePreStopHandlerExec.1": "/bin/sh",
+        "Container.1.LifecyclePreStopHandlerExec.2": "-c",
+        "Container.1.LifecyclePreStopHandlerExec.3": "nginx -s quit; sleep 5",
+        "Container.1.SecurityContext.Capability.Add.1": "NET_ADMIN",
+        "Container.1.SecurityContext.RunAsUser": "101",
+        "Container.1.SecurityContextRunAsGroup": "101",
+        "Volume.1.Name": "shared",
+        "Volume.1.Type": "NFSVolume",
+        "Volume.1.NFSVolume.Server": "0a1b2c3d4e-abc12.cn-beijing.nas.aliyuncs.com",
+        "Volume.1.NFSVolume.Path": "/share",
+        "Volume.1.NFSVolume.ReadOnly": "true",
+    }
+
+
+WORKLOAD_SPEC: dict[str, Any] = {
+    "containers": [
+        {
+            "name": "app",
+            "image": "nginx",
+            "securityContext": {"privileged": True, "runAsNonRoot": True, "readOnlyRootFilesystem": True},
+            "lifecycle": {
+                "postStart": {
+                    "httpGet": {"port": 80, "path": "/ready", "httpHeaders": [{"name": "X", "value": "1"}]}
+                },
+                "preStop": {"tcpSocket": {"port": 81, "host": "127.0.0.1"}},
+            },
+            "volumeMounts": [{"name": "disk", "mountPath": "/data", "mountPropagation": "HostToContainer"}],
+        }
+    ],
+    "volumes": [
+        {"name": "disk", "disk": {"diskId": "d-123", "fsType": "ext4", "diskSize": 40}},
+        {
+            "name": "flex",
+            "flexVolume": {"driver": "alicloud/nas", "options": {"server": "a.b", "path": "/x"}},
+        },
+        {
+            "name": "files",
+            "configMap": {"name": "cfg", "items": [{"key": "a", "path": "dir/a.conf", "mode": 0o600}]},
+        },
+    ],
+    "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "65536"}]},
+}
+WORKLOAD_OBJECTS: Any = {("ConfigMap", "cfg"): {"a": b"alpha"}}
+
+
+def workload_parameters(action: str) -> dict[str, str]:
+    spec = AcrContainerGroupSpec.from_dict(WORKLOAD_SPEC)
+    common: dict[str, Any] = {
+        "annotations": {},
+        "objects": WORKLOAD_OBJECTS,
+        "client_token": "t",
+        "owner_tags": {},
+    }
+    if action == "CreateContainerGroup":
+        return create_parameters(spec, name="web", defaults=DEFAULTS, **common)
+    return update_parameters(spec, container_group_id="eci-1", defaults=DEFAULTS, **common)
+
+
+def test_disk_flex_modes_hooks_and_host_sysctls_on_create() -> None:
+    params = workload_parameters("CreateContainerGroup")
+    assert {key: params[key] for key in params if key.startswith(("Volume.", "HostSecurityContext."))} == {
+        "Volume.1.Name": "disk",
+        "Volume.1.Type": "DiskVolume",
+        "Volume.1.DiskVolume.DiskId": "d-123",
+        "Volume.1.DiskVolume.FsType": "ext4",
+        "Volume.1.DiskVolume.DiskSize": "40",
+        "Volume.2.Name": "flex",
+        "Volume.2.Type": "FlexVolume",
+        "Volume.2.FlexVolume.Driver": "alicloud/nas",
+        "Volume.2.FlexVolume.Options": '{"path":"/x","server":"a.b"}',
+        "Volume.3.Name": "files",
+        "Volume.3.Type": "ConfigFileVolume",
+        "Volume.3.ConfigFileVolume.ConfigFileToPath.1.Path": "dir/a.conf",
+        "Volume.3.ConfigFileVolume.ConfigFileToPath.1.Content": "YWxwaGE=",
+        "Volume.3.ConfigFileVolume.ConfigFileToPath.1.Mode": "0600",
+        "HostSecurityContext.Sysctl.1.Name": "kernel.msgmax",
+        "HostSecurityContext.Sysctl.1.Value": "65536",
+    }
+    assert params["Container.1.SecurityContextPrivileged"] == "true"
+    assert params["Container.1.SecurityContextRunAsNonRoot"] == "true"
+    assert params["Container.1.SecurityContext.ReadOnlyRootFilesystem"] == "true"
+    assert params["Container.1.LifecyclePostStartHandlerHttpGetHttpHeader.1.Name"] == "X"
+    assert params["Container.1.LifecyclePreStopHandlerTcpSocketHost"] == "127.0.0.1"
+    assert params["Container.1.VolumeMount.1.MountPropagation"] == "HostToContainer"
+    assert {template(name) for name in params} - wire_names("CreateContainerGroup") == set()
+
+
+def test_update_leaves_out_what_only_create_takes() -> None:
+    params = workload_parameters("UpdateContainerGroup")
+    assert {template(name) for name in params} - wire_names("UpdateContainerGroup") == set()
+    # A disk volume cannot be sent: no Volume.N at all (ECI keeps the volumes; a change of them replaces).
+    assert not [key for key in params if key.startswith("Volume.")]
+    for create_only in (
+        "Container.1.SecurityContextPrivileged",
+        "Container.1.SecurityContextRunAsNonRoot",
+        "TerminationGracePeriodSeconds",
+        "HostSecurityContext.Sysctl.1.Name",
+    ):
+        assert create_only not in params
+    # UpdateContainerGroup spells the post-start header list in the plural.
+    assert params["Container.1.LifecyclePostStartHandlerHttpGetHttpHeaders.1.Name"] == "X"
+    assert params["Container.1.VolumeMount.1.Name"] == "disk"
+
+
+def test_create_only_fields_name_what_cannot_change_in_place() -> None:
+    spec = AcrContainerGroupSpec.from_dict(WORKLOAD_SPEC)
+    fields = create_only_fields(spec, workload_parameters("CreateContainerGroup"))
+    assert set(fields) == {
+        "containers[app].securityContext.privileged",
+        "containers[app].securityContext.runAsNonRoot",
+        "volumes[files].configMap.items[dir/a.conf].mode",
+        "volumes",
+    }
+    assert changed_immutable_fields(
+        fields, {**fields, "containers[app].securityContext.privileged": "false"}
+    ) == ["spec.containers[app].securityContext.privileged"]
+
+
+@pytest.mark.parametrize(
+    ("objects", "field", "reason"),
+    [
+        ({}, "spec.volumes[2].configMap", "ConfigMap 'cfg' does not exist"),
+        (
+            {("ConfigMap", "cfg"): {}},
+            "spec.volumes[2].configMap.items[0].key",
+            "ConfigMap 'cfg' has no key 'a'",
+        ),
+    ],
+)
+def test_a_missing_config_map_or_key_names_the_field(objects: Any, field: str, reason: str) -> None:
+    spec = AcrContainerGroupSpec.from_dict(WORKLOAD_SPEC)
+    with pytest.raises(ReferenceMissing) as caught:
+        create_parameters(
+            spec,
+            name="web",
+            annotations={},
+            defaults=DEFAULTS,
+            objects=objects,
+            client_token="t",
+            owner_tags={},
+        )
+    assert (caught.value.field, caught.value.message, caught.value.kind) == (field, reason, "ConfigMap")
+
+
+def test_optional_sources_may_be_missing_and_large_files_are_refused() -> None:
+    spec = AcrContainerGroupSpec.from_dict(
+        {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "nginx",
+                    "env": [
+                        {
+                            "name": "A",
+                            "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}},
+                        }
+                    ],
+                    "envFrom": [{"configMapRef": {"name": "absent", "optional": True}}],
+                }
+            ],
+            "volumes": [{"name": "v", "secret": {"secretName": "absent", "optional": True}}],
+        }
+    )
+    common: dict[str, Any] = {
+        "name": "web",
+        "annotations": {},
+        "defaults": DEFAULTS,
+        "client_token": "t",
+        "owner_tags": {},
+    }
+    params = create_parameters(spec, objects={}, **common)
+    assert params["Volume.1.Type"] == "EmptyDirVolume"  # as Kubernetes: an empty directory
+    assert not [key for key in params if ".EnvironmentVar." in key]
+    with pytest.raises(SpecError) as caught:
+        create_parameters(spec, objects={("Secret", "absent"): {"big": b"x" * (32 * 1024 + 1)}}, **common)
+    assert caught.value.field == "spec.volumes[0].secret" and "at most 32768" in caught.value.message
+
+
+def test_config_file_contents_are_redacted_in_logs() -> None:
+    params = workload_parameters("CreateContainerGroup")
+    assert redact(params)["Volume.3.ConfigFileVolume.ConfigFileToPath.1.Content"] == "***"
