@@ -1,0 +1,526 @@
+"""Volumes, mounts, probes, lifecycle hooks, security context, FieldRef, sysctls, grace period, ephemeral
+storage: strict checks, what UpdateContainerGroup may change, what the group holds (admin API), how probes
+drive containers, and what a deletion records."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.request import RpcRequest
+from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
+from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateContainerGroupRequest
+
+from eci_emulator.pytest_plugin import EmulatorFixture
+from eci_emulator.testing import Call, container_params, prepare
+
+BASE = {"ContainerGroupName": "web", **container_params(1, "main", "nginx:1.25")}
+RUNNING = 0.6
+"""Seconds from create until the containers run, with the default timings."""
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def config_volume(index: int, name: str, files: dict[str, str], **more: str) -> dict[str, str]:
+    """Volume.N of Type ConfigFileVolume with files path -> text (sent in Base64), plus more sub-parameters."""
+    params = {f"Volume.{index}.Name": name, f"Volume.{index}.Type": "ConfigFileVolume"}
+    for position, (path, text) in enumerate(files.items(), start=1):
+        params[f"Volume.{index}.ConfigFileVolume.ConfigFileToPath.{position}.Path"] = path
+        params[f"Volume.{index}.ConfigFileVolume.ConfigFileToPath.{position}.Content"] = b64(text)
+    params.update({f"Volume.{index}.{key}": value for key, value in more.items()})
+    return params
+
+
+def volume(index: int, name: str, kind: str, **settings: str) -> dict[str, str]:
+    return {
+        f"Volume.{index}.Name": name,
+        f"Volume.{index}.Type": kind,
+        **{f"Volume.{index}.{kind}.{key}": value for key, value in settings.items()},
+    }
+
+
+def mount(container: int, index: int, name: str, path: str, **more: str) -> dict[str, str]:
+    prefix = f"Container.{container}.VolumeMount.{index}"
+    return {
+        f"{prefix}.Name": name,
+        f"{prefix}.MountPath": path,
+        **{f"{prefix}.{key}": value for key, value in more.items()},
+    }
+
+
+def probe(kind: str, **settings: str) -> dict[str, str]:
+    """Container.1.<kind>.<setting> (dots in a setting written as __)."""
+    return {f"Container.1.{kind}.{key.replace('__', '.')}": value for key, value in settings.items()}
+
+
+NFS = volume(1, "share", "NFSVolume", Server="0a1b2c.cn-beijing.nas.aliyuncs.com", Path="/share")
+CONFIG = config_volume(1, "config", {"config.yaml": "port: 8080\n"})
+CONFIG_MOUNTED = {**CONFIG, **mount(1, 1, "config", "/etc/app")}
+
+
+@pytest.fixture
+def post(eci_emulator: EmulatorFixture, client: AcsClient) -> Call:
+    """Like `call`, with the parameters in a signed form body: a request line holds at most 64 KiB, less than
+    60 KB of configuration files take in Base64."""
+
+    def _post(request_class: type[RpcRequest], **params: Any) -> dict[str, Any]:
+        request = prepare(request_class(), eci_emulator, {})
+        request.set_method("POST")
+        for name, value in params.items():
+            request.add_body_params(name, value)
+        answer: dict[str, Any] = json.loads(client.do_action_with_exception(request))
+        return answer
+
+    return _post
+
+
+def _refused(call: Call, request_class: type, **params: object) -> ServerException:
+    with pytest.raises(ServerException) as raised:
+        call(request_class, **params)
+    return raised.value
+
+
+# ---- strict names, types and rules on create -----------------------------------------------------------
+
+INVALID = [
+    ("volume-type", volume(1, "v", "SecretVolume"), "Volume.1.Type must be one of"),
+    ("volume-name", volume(1, "Data_1", "EmptyDirVolume"), "Volume.1.Name ('Data_1')"),
+    (
+        "duplicate-volume-name",
+        {**NFS, **volume(2, "share", "EmptyDirVolume")},
+        "'share' is given twice: Volume.1.Name and Volume.2.Name",
+    ),
+    (
+        "sub-parameters-of-another-type",
+        {**config_volume(1, "c", {"a": "x"}), "Volume.1.NFSVolume.Server": "nas.example.com"},
+        "Volume.1.NFSVolume.Server does not apply to a volume of Type ConfigFileVolume (Volume.1.Type)",
+    ),
+    (
+        "too-many-volumes",
+        {key: value for n in range(1, 22) for key, value in volume(n, f"v{n}", "EmptyDirVolume").items()},
+        "Volume.N takes at most 20 volumes; got 21",
+    ),
+    ("medium", volume(1, "v", "EmptyDirVolume", Medium="memory"), "Volume.1.EmptyDirVolume.Medium"),
+    ("size-limit", volume(1, "v", "EmptyDirVolume", SizeLimit="lots"), "Volume.1.EmptyDirVolume.SizeLimit"),
+    (
+        "nfs-path-relative",
+        volume(1, "v", "NFSVolume", Server="nas", Path="share"),
+        "Volume.1.NFSVolume.Path ('share') must be an absolute path",
+    ),
+    ("nfs-read-only", {**NFS, "Volume.1.NFSVolume.ReadOnly": "yes"}, "true or false"),
+    (
+        "content-not-base64",
+        {**CONFIG, "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": "port: 8080"},
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content must be the file's content encoded in Base64",
+    ),
+    (
+        "content-over-32-kb",
+        config_volume(1, "c", {"big": "x" * (32 * 1024 + 1)}),
+        "ConfigFileToPath.1.Content holds 32769 bytes (decoded); a configuration file holds at most 32768",
+    ),
+    ("mode-above-0777", {**CONFIG, "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "1777"}, "'1777'"),
+    ("mode-decimal", {**CONFIG, "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "493"}, "not '493'"),
+    (
+        "mode-not-octal",
+        {**CONFIG, "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "0844"},
+        "0000 to 0777",
+    ),
+    (
+        "default-mode",
+        {**CONFIG, "Volume.1.ConfigFileVolume.DefaultMode": "0888"},
+        "DefaultMode must be a file mode in octal digits from 0000 to 0777, such as 0644, not '0888'",
+    ),
+    ("default-model", {**CONFIG, "Volume.1.ConfigFileVolume.DefaultModel": "0644"}, "is a misspelling"),
+    ("file-path-absolute", config_volume(1, "c", {"/etc/a": "x"}), "ConfigFileToPath.1.Path ('/etc/a')"),
+    ("file-path-dot-dot", config_volume(1, "c", {"a/../../b": "x"}), "without '..'"),
+    (
+        "file-path-twice",
+        {
+            **config_volume(1, "c", {"a": "x"}),
+            "Volume.1.ConfigFileVolume.ConfigFileToPath.2.Path": "a",
+            "Volume.1.ConfigFileVolume.ConfigFileToPath.2.Content": b64("y"),
+        },
+        "ConfigFileToPath.2.Path ('a') repeats Volume.1.ConfigFileVolume.ConfigFileToPath.1.Path",
+    ),
+    ("disk-id", volume(1, "d", "DiskVolume", DiskId="disk-1"), "Volume.1.DiskVolume.DiskId ('disk-1')"),
+    ("disk-fs-type", volume(1, "d", "DiskVolume", DiskId="d-1", FsType="ntfs"), "DiskVolume.FsType"),
+    ("disk-size", volume(1, "d", "DiskVolume", DiskId="d-1", DiskSize="0"), "DiskSize must be between 1"),
+    ("flex-driver", volume(1, "f", "FlexVolume", Driver="alicloud/cpfs"), "Volume.1.FlexVolume.Driver"),
+    ("flex-options", volume(1, "f", "FlexVolume", Driver="alicloud/disk", Options="a=b"), "JSON object"),
+    ("host-path", volume(1, "h", "HostPathVolume", Path="data"), "HostPathVolume.Path ('data')"),
+    ("host-path-type", volume(1, "h", "HostPathVolume", Path="/d", Type="Socket"), "HostPathVolume.Type"),
+    (
+        "mount-unknown-volume",
+        mount(1, 1, "data", "/data"),
+        "Container.1.VolumeMount.1.Name ('data', container main) names no volume",
+    ),
+    (
+        "mount-path-relative",
+        {**NFS, **mount(1, 1, "share", "data")},
+        "MountPath ('data') must be an absolute",
+    ),
+    (
+        "mount-path-twice",
+        {
+            **NFS,
+            **config_volume(2, "config", {"a": "x"}),
+            **mount(1, 1, "share", "/d"),
+            **mount(1, 2, "config", "/d"),
+        },
+        "Container.1.VolumeMount.2.MountPath ('/d') repeats Container.1.VolumeMount.1.MountPath",
+    ),
+    ("sub-path-absolute", {**NFS, **mount(1, 1, "share", "/d", SubPath="/x")}, "SubPath ('/x') must be a"),
+    ("sub-path-dot-dot", {**NFS, **mount(1, 1, "share", "/d", SubPath="a/../..")}, "without '..'"),
+    ("propagation", {**NFS, **mount(1, 1, "share", "/d", MountPropagation="Private")}, "MountPropagation"),
+    (
+        "field-path",
+        {"Container.1.EnvironmentVar.1.Key": "NAME", "Container.1.EnvironmentVar.1.FieldRef.FieldPath": "x"},
+        "Container.1.EnvironmentVar.1.FieldRef.FieldPath must be one of status.podIP",
+    ),
+    (
+        "field-ref-with-value",
+        {
+            "Container.1.EnvironmentVar.1.Key": "IP",
+            "Container.1.EnvironmentVar.1.Value": "1.2.3.4",
+            "Container.1.EnvironmentVar.1.FieldRef.FieldPath": "status.podIP",
+        },
+        "Container.1.EnvironmentVar.1.Value must be empty when",
+    ),
+    (
+        "capability",
+        {"Container.1.SecurityContext.Capability.Add.1": "SYS_ADMIN"},
+        "Capability.Add.1 must be one of NET_ADMIN, NET_RAW, not 'SYS_ADMIN'",
+    ),
+    (
+        "read-only-root-false",
+        {"Container.1.SecurityContext.ReadOnlyRootFilesystem": "false"},
+        "ReadOnlyRootFilesystem can only be true",
+    ),
+    ("run-as-user", {"Container.1.SecurityContext.RunAsUser": "-1"}, "RunAsUser must be between 0"),
+    ("run-as-group", {"Container.1.SecurityContextRunAsGroup": "2147483648"}, "RunAsGroup must be between"),
+    ("privileged", {"Container.1.SecurityContextPrivileged": "True"}, "true or false"),
+    (
+        "sysctl-name",
+        {"SecurityContext.Sysctl.1.Name": "kernel.shmmax", "SecurityContext.Sysctl.1.Value": "1"},
+        "SecurityContext.Sysctl.1.Name must be one of net.ipv4.ip_unprivileged_port_start",
+    ),
+    (
+        "sysctl-twice",
+        {
+            "SecurityContext.Sysctl.1.Name": "net.ipv4.ping_group_range",
+            "SecurityContext.Sysctl.1.Value": "0 1",
+            "SecurityContext.Sysctl.2.Name": "net.ipv4.ping_group_range",
+            "SecurityContext.Sysctl.2.Value": "0 2",
+        },
+        "given twice",
+    ),
+    ("probe-without-handler", probe("LivenessProbe", PeriodSeconds="5"), "exactly one handler"),
+    (
+        "probe-two-handlers",
+        probe("ReadinessProbe", HttpGet__Port="80", TcpSocket__Port="80"),
+        "Container.1.ReadinessProbe takes exactly one handler (Exec, HttpGet or TcpSocket); got HttpGet and "
+        "TcpSocket",
+    ),
+    ("probe-scheme", probe("LivenessProbe", HttpGet__Port="80", HttpGet__Scheme="http"), "HttpGet.Scheme"),
+    ("probe-http-path", probe("LivenessProbe", HttpGet__Port="80", HttpGet__Path="health"), "must start"),
+    ("probe-port", probe("LivenessProbe", TcpSocket__Port="0"), "TcpSocket.Port must be between 1 and 65535"),
+    ("probe-period", probe("LivenessProbe", TcpSocket__Port="80", PeriodSeconds="0"), "at least 1, not 0"),
+    ("probe-timeout", probe("LivenessProbe", TcpSocket__Port="80", TimeoutSeconds="0"), "TimeoutSeconds"),
+    (
+        "probe-failures",
+        probe("LivenessProbe", TcpSocket__Port="80", FailureThreshold="0"),
+        "FailureThreshold",
+    ),
+    ("probe-delay", probe("LivenessProbe", TcpSocket__Port="80", InitialDelaySeconds="-1"), "InitialDelay"),
+    (
+        "probe-success",
+        probe("ReadinessProbe", TcpSocket__Port="80", SuccessThreshold="2"),
+        "ReadinessProbe.SuccessThreshold must be 1",
+    ),
+    (
+        "hook-two-handlers",
+        {
+            "Container.1.LifecyclePreStopHandlerExec.1": "sleep",
+            "Container.1.LifecyclePreStopHandlerTcpSocketPort": "80",
+        },
+        "The PreStop hook of Container.1 (LifecyclePreStopHandler*) takes exactly one handler",
+    ),
+    ("hook-scheme", {"Container.1.LifecyclePostStartHandlerHttpGetScheme": "FTP"}, "HttpGetScheme"),
+    (
+        "grace-period",
+        {"TerminationGracePeriodSeconds": "-1"},
+        "TerminationGracePeriodSeconds must be at least",
+    ),
+    ("ephemeral-storage-zero", {"EphemeralStorage": "0"}, "EphemeralStorage must be between 1 and 32768"),
+    ("ephemeral-storage-large", {"EphemeralStorage": "32769"}, "EphemeralStorage must be between 1 and"),
+    (
+        "readiness-knob",
+        container_params(1, "main", "nginx", ECI_EMULATOR_READINESS_FAILS="yes"),
+        "ECI_EMULATOR_READINESS_FAILS must be true or false",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID]
+)
+def test_bad_workload_parameters_are_refused_by_name(
+    call: Call, eci_emulator: EmulatorFixture, params: dict[str, str], fragment: str
+) -> None:
+    error = _refused(call, CreateContainerGroupRequest, **{**BASE, **params})
+    assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
+    assert fragment in error.get_error_msg()
+    assert eci_emulator.backend.group_count() == 0
+
+
+MISSING = [
+    (volume(1, "v", "NFSVolume", Path="/share"), "Volume.1.NFSVolume.Server"),
+    (volume(1, "v", "NFSVolume", Server="nas"), "Volume.1.NFSVolume.Path"),
+    (volume(1, "v", "DiskVolume", FsType="ext4"), "Volume.1.DiskVolume.DiskId"),
+    (volume(1, "v", "FlexVolume", FsType="ext4"), "Volume.1.FlexVolume.Driver"),
+    (volume(1, "v", "HostPathVolume", Type="Directory"), "Volume.1.HostPathVolume.Path"),
+    (
+        {"Volume.1.Name": "c", "Volume.1.Type": "ConfigFileVolume"}
+        | {"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": b64("x")},
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Path",
+    ),
+    (
+        {"Volume.1.Name": "c", "Volume.1.Type": "ConfigFileVolume"}
+        | {"Volume.1.ConfigFileVolume.ConfigFileToPath.1.Path": "a"},
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content",
+    ),
+    ({"Volume.1.Name": "v"}, "Volume.1.Type"),
+    (probe("LivenessProbe", HttpGet__Path="/healthz"), "Container.1.LivenessProbe.HttpGet.Port"),
+    (
+        {"Container.1.LifecyclePreStopHandlerHttpGetPath": "/stop"},
+        "Container.1.LifecyclePreStopHandlerHttpGetPort",
+    ),
+    ({"SecurityContext.Sysctl.1.Name": "net.ipv4.ping_group_range"}, "SecurityContext.Sysctl.1.Value"),
+]
+
+
+@pytest.mark.parametrize(("params", "missing"), MISSING)
+def test_missing_workload_parameters_are_named(call: Call, params: dict[str, str], missing: str) -> None:
+    error = _refused(call, CreateContainerGroupRequest, **{**BASE, **params})
+    assert error.get_error_code() == "MissingParameter", error.get_error_msg()
+    assert f'"{missing}"' in error.get_error_msg()
+
+
+def test_the_files_of_a_volume_hold_at_most_60_kb(post: Call) -> None:
+    files = {"a": "x" * 30000, "b": "x" * 30000, "c": "x" * 2000}
+    error = _refused(post, CreateContainerGroupRequest, **BASE, **config_volume(1, "c", files))
+    assert error.get_error_code() == "InvalidParameter"
+    assert (
+        "The files of Volume.1.ConfigFileVolume hold 62000 bytes together (decoded)" in error.get_error_msg()
+    )
+
+
+def test_the_limits_themselves_and_every_kind_are_accepted(post: Call) -> None:
+    params = {
+        **config_volume(
+            1, "a", {"a": "x" * 30000, "b": "y" * 30000}, **{"ConfigFileVolume.DefaultMode": "0400"}
+        ),
+        **config_volume(2, "big", {"one": "z" * 32 * 1024}),
+        **volume(3, "scratch", "EmptyDirVolume", Medium="Memory", SizeLimit="256Mi"),
+        **volume(4, "share", "NFSVolume", Server="nas", Path="/share", ReadOnly="true"),
+        **volume(5, "disk", "DiskVolume", DiskId="d-2ze0123", FsType="xfs", DiskSize="32768"),
+        **volume(
+            6, "flex", "FlexVolume", Driver="alicloud/disk", FsType="ext4", Options='{"volumeId":"d-1"}'
+        ),
+        **volume(7, "host", "HostPathVolume", Path="/var/log", Type="Directory"),
+        **{key: value for n in range(8, 21) for key, value in volume(n, f"v{n}", "EmptyDirVolume").items()},
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "0777",
+        "Volume.2.ConfigFileVolume.ConfigFileToPath.1.Mode": "0",
+        "EphemeralStorage": "32768",
+        "TerminationGracePeriodSeconds": "0",
+    }
+    assert post(CreateContainerGroupRequest, **BASE, **params)["ContainerGroupId"].startswith("eci-")
+
+
+# ---- UpdateContainerGroup: its own parameters, and what it keeps -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode",
+        "Volume.1.ConfigFileVolume.DefaultMode",
+        "Volume.1.DiskVolume.DiskId",
+        "TerminationGracePeriodSeconds",
+        "EphemeralStorage",
+        "SecurityContext.Sysctl.1.Name",
+        "Container.1.SecurityContextPrivileged",
+        "Container.1.SecurityContextRunAsGroup",
+        "Container.1.SecurityContextRunAsNonRoot",
+    ],
+)
+def test_create_only_parameters_are_refused_on_update(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str], name: str
+) -> None:
+    group_id = create()
+    eci_emulator.advance_clock(1)
+    value = "true" if name.endswith(("Privileged", "NonRoot")) else "1"
+    error = _refused(call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **{name: value})
+    assert error.get_error_code() == "InvalidParameter"
+    assert (
+        f"The parameter {name} cannot be changed by UpdateContainerGroup: only CreateContainerGroup sets it"
+        in (error.get_error_msg())
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        (volume(1, "d", "DiskVolume"), "Volume.1.Type (DiskVolume) cannot be sent to UpdateContainerGroup"),
+        (volume(1, "h", "HostPathVolume", Path="/d"), "only CreateContainerGroup sets a HostPathVolume"),
+        (
+            {**CONFIG, "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": "not base64!"},
+            "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content must be the file's content encoded in Base64",
+        ),
+        (
+            {**container_params(1, "main", "nginx"), **probe("LivenessProbe", PeriodSeconds="3")},
+            "Container.1.LivenessProbe takes exactly one handler",
+        ),
+        (
+            {
+                **container_params(1, "main", "nginx"),
+                "Container.1.LifecyclePostStartHandlerHttpGetHttpHeader.1.Name": "X-A",
+            },
+            "is spelt Container.N.LifecyclePostStartHandlerHttpGetHttpHeaders.N.Name in UpdateContainerGroup",
+        ),
+    ],
+    ids=["disk-volume", "host-path-volume", "content", "probe", "post-start-header-spelling"],
+)
+def test_update_checks_its_own_parameters(
+    call: Call,
+    eci_emulator: EmulatorFixture,
+    create: Callable[..., str],
+    params: dict[str, str],
+    fragment: str,
+) -> None:
+    group_id = create()
+    eci_emulator.advance_clock(1)
+    error = _refused(call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **params)
+    assert error.get_error_code() == "InvalidParameter"
+    assert fragment in error.get_error_msg()
+
+
+def test_create_spells_the_post_start_headers_in_the_singular(call: Call) -> None:
+    params = {**BASE, "Container.1.LifecyclePostStartHandlerHttpGetHttpHeaders.1.Name": "X-A"}
+    error = _refused(call, CreateContainerGroupRequest, **params)
+    assert (
+        "is spelt Container.N.LifecyclePostStartHandlerHttpGetHttpHeader.N.Name in CreateContainerGroup"
+        in (error.get_error_msg())
+    )
+
+
+CREATE_ONLY = {
+    **config_volume(1, "config", {"app.yaml": "a: 1\n"}, **{"ConfigFileVolume.DefaultMode": "0400"}),
+    "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "0600",
+    **volume(2, "data", "DiskVolume", DiskId="d-2ze0123", FsType="ext4", DiskSize="40"),
+    **volume(3, "scratch", "EmptyDirVolume"),
+    **mount(1, 1, "config", "/etc/app"),
+    **mount(1, 2, "data", "/data"),
+    "Container.1.SecurityContextPrivileged": "true",
+    "Container.1.SecurityContextRunAsGroup": "3000",
+    "Container.1.SecurityContextRunAsNonRoot": "true",
+    "TerminationGracePeriodSeconds": "60",
+    "EphemeralStorage": "20",
+    "SecurityContext.Sysctl.1.Name": "net.ipv4.ip_unprivileged_port_start",
+    "SecurityContext.Sysctl.1.Value": "80",
+}
+
+
+def test_renew_update_replaces_the_volumes_and_keeps_what_only_create_sets(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(**CREATE_ONLY)
+    eci_emulator.advance_clock(1)
+    call(
+        UpdateContainerGroupRequest,
+        ContainerGroupId=group_id,
+        UpdateType="RenewUpdate",
+        **container_params(1, "main", "nginx:1.26"),
+        **config_volume(1, "config", {"app.yaml": "a: 2\n", "extra.yaml": "b: 1\n"}),
+        **volume(2, "cache", "EmptyDirVolume", Medium="Memory"),
+        **mount(1, 1, "config", "/etc/app"),
+        **mount(1, 2, "data", "/data"),
+    )
+    spec = eci_emulator.group_spec(group_id)
+    assert spec is not None
+    volumes = {volume["Name"]: volume for volume in spec.volumes}
+    assert list(volumes) == ["data", "config", "cache"]  # scratch was not sent: gone; the disk stays
+    assert volumes["data"]["DiskVolume"] == {"DiskId": "d-2ze0123", "FsType": "ext4", "DiskSize": "40"}
+    config = volumes["config"]["ConfigFileVolume"]
+    assert config["DefaultMode"] == "0400"
+    assert [(item["Path"], item.get("Mode")) for item in config["ConfigFileToPath"]] == [
+        ("app.yaml", "0600"),
+        ("extra.yaml", None),
+    ]
+    container = spec.containers[0].raw
+    assert container["Image"] == "nginx:1.26"
+    assert (
+        container["SecurityContextPrivileged"],
+        container["SecurityContextRunAsGroup"],
+        container["SecurityContextRunAsNonRoot"],
+    ) == ("true", "3000", "true")
+    assert (spec.termination_grace_period_seconds, spec.ephemeral_storage) == (60, 20)
+    assert spec.sysctls == (("net.ipv4.ip_unprivileged_port_start", "80"),)
+
+
+def test_an_update_without_volumes_keeps_them_and_one_cannot_replace_a_disk(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(**CREATE_ONLY)
+    eci_emulator.advance_clock(1)
+    call(UpdateContainerGroupRequest, ContainerGroupId=group_id, **container_params(1, "main", "nginx:1.26"))
+    spec = eci_emulator.group_spec(group_id)
+    assert spec is not None and [volume["Name"] for volume in spec.volumes] == ["config", "data", "scratch"]
+    eci_emulator.advance_clock(1)
+    error = _refused(
+        call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **volume(1, "data", "EmptyDirVolume")
+    )
+    assert "Volume.1.Name ('data') names a DiskVolume of the group" in error.get_error_msg()
+
+
+def test_a_renew_update_may_not_drop_a_mounted_volume(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(**CREATE_ONLY)
+    eci_emulator.advance_clock(1)
+    error = _refused(
+        call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **volume(1, "cache", "EmptyDirVolume")
+    )
+    assert (
+        "Container.1.VolumeMount.1.Name ('config', container main) names no volume" in error.get_error_msg()
+    )
+
+
+def test_incremental_update_merges_volumes_by_name(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(**CREATE_ONLY)
+    eci_emulator.advance_clock(1)
+    call(
+        UpdateContainerGroupRequest,
+        ContainerGroupId=group_id,
+        UpdateType="IncrementalUpdate",
+        **volume(1, "scratch", "EmptyDirVolume", SizeLimit="1Gi"),
+        **volume(2, "share", "NFSVolume", Server="nas", Path="/s"),
+    )
+    spec = eci_emulator.group_spec(group_id)
+    assert spec is not None
+    assert [(volume["Name"], volume["Type"]) for volume in spec.volumes] == [
+        ("config", "ConfigFileVolume"),
+        ("data", "DiskVolume"),
+        ("scratch", "EmptyDirVolume"),
+        ("share", "NFSVolume"),
+    ]
+    assert spec.volumes[2]["EmptyDirVolume"] == {"SizeLimit": "1Gi"}
