@@ -52,6 +52,20 @@ class AdminClient:
                 return None
             raise
 
+    def group_spec(self, container_group_id: str) -> dict[str, Any] | None:
+        """What the group holds (None when unknown): `eci_emulator.model.GroupSpec.to_dict` plus its id.
+
+        E.g. `spec["Containers"][0]["Files"]["/etc/app/config.yaml"]["Content"]` (decoded text),
+        `spec["Volumes"][0]["ConfigFileVolume"]["Files"][0]["Mode"]` ("0644"),
+        `spec["Containers"][0]["LivenessProbe"]["PeriodSeconds"]`, `spec["TerminationGracePeriodSeconds"]`.
+        """
+        try:
+            return dict(self._call("GET", f"groups/{quote(container_group_id)}/spec"))
+        except AdminError as error:
+            if error.status == 404:
+                return None
+            raise
+
     def delete_group(self, container_group_id: str) -> None:
         """Delete a group behind the operator's back (drift)."""
         self._call("DELETE", f"groups/{quote(container_group_id)}")

@@ -4,6 +4,9 @@ Routes (JSON in and out):
   GET    /_emulator/health
   GET    /_emulator/groups                      all visible groups, as DescribeContainerGroups renders them
   GET    /_emulator/groups/{id}                 one group (404 when unknown or gone)
+  GET    /_emulator/groups/{id}/spec            what the group holds (model.GroupSpec.to_dict): volumes with
+                                                config files decoded, mounts, files by path, probes, hooks,
+                                                security context, grace period, ephemeral storage, sysctls
   DELETE /_emulator/groups/{id}                 delete it behind the client's back (drift)
   POST   /_emulator/groups/{id}/expire          reclaim it now (spot): status Expired
   POST   /_emulator/groups/{id}/hide            {times: N >= 1, default 1}: the next N DescribeContainerGroups /
@@ -108,6 +111,11 @@ def _groups(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answ
     if len(rest) == 1 and method == "GET":
         group = backend.get_group(rest[0])
         return (200, group) if group is not None else (404, {"error": f"no group {rest[0]}"})
+    if len(rest) == 2 and rest[1] == "spec" and method == "GET":
+        spec = backend.group_spec(rest[0])
+        if spec is None:
+            return 404, {"error": f"no group {rest[0]}"}
+        return 200, {"ContainerGroupId": rest[0], **spec.to_dict()}
     if len(rest) == 1 and method == "DELETE":
         return (200, {"deleted": rest[0]}) if backend.remove_group(rest[0]) else (404, {"error": "no group"})
     if len(rest) == 2 and rest[1] == "expire" and method == "POST":

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -16,11 +17,20 @@ from eci_emulator.container_settings import (
     check_container_settings,
     check_sysctls,
     held_spelling,
+    hook,
     probe,
+    security_context,
 )
 from eci_emulator.registries import AcrRegistryInfo, RegistryCredential
 from eci_emulator.validation import DNS_LABEL, Reader
-from eci_emulator.volumes import check_mounts, check_volumes, updated_volumes
+from eci_emulator.volumes import (
+    check_mounts,
+    check_volumes,
+    mount_view,
+    mounted_files,
+    updated_volumes,
+    volume_view,
+)
 
 # Test knobs: environment variables of a container that steer what the emulator makes it do.
 EXIT_CODE_KNOB = "ECI_EMULATOR_EXIT_CODE"
@@ -138,6 +148,32 @@ class ContainerSpec:
     def readiness_fails(self) -> bool:
         return self.readiness_probe is not None and self.env().get(READINESS_FAILS_KNOB) == "true"
 
+    def to_dict(self, volumes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """The container as the group holds it; `volumes` are the group's, by name (for Files)."""
+        raw = self.raw
+        mounts = raw.get("VolumeMount", [])
+        liveness, readiness = self.liveness_probe, self.readiness_probe
+        return {
+            "Name": self.name,
+            "Image": self.image,
+            "EnvironmentVars": [
+                {
+                    "Key": item.get("Key", ""),
+                    "Value": item.get("Value", ""),
+                    "FieldPath": item.get("FieldRef", {}).get("FieldPath"),
+                }
+                for item in raw.get("EnvironmentVar", [])
+            ],
+            "VolumeMounts": [mount_view(mount) for mount in mounts],
+            "Files": mounted_files(mounts, volumes),
+            "LivenessProbe": None if liveness is None else liveness.to_dict(),
+            "ReadinessProbe": None if readiness is None else readiness.to_dict(),
+            "PostStart": hook(raw, "PostStart"),
+            "PreStop": hook(raw, "PreStop"),
+            "SecurityContext": security_context(raw),
+            "Parameters": copy.deepcopy(raw),
+        }
+
 
 @dataclass(frozen=True)
 class GroupSpec:
@@ -165,6 +201,30 @@ class GroupSpec:
     termination_grace_period_seconds: int | None = None
     ephemeral_storage: int | None = None
     sysctls: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the group holds, as the admin API shows it (GET /_emulator/groups/{id}/spec).
+
+        Volumes with their typed settings (a ConfigFileVolume's files decoded, with their mode), and each
+        container's mounts, the configuration files it sees by absolute path, probes (defaults filled in),
+        lifecycle hooks and security context; the raw nested parameters under "Parameters". A setting that
+        was not sent is None.
+        """
+        volumes = {str(volume["Name"]): volume for volume in self.volumes}
+        return {
+            "ContainerGroupName": self.name,
+            "RegionId": self.region_id,
+            "ZoneId": self.zone_id,
+            "RestartPolicy": self.restart_policy,
+            "Cpu": self.cpu,
+            "Memory": self.memory,
+            "TerminationGracePeriodSeconds": self.termination_grace_period_seconds,
+            "EphemeralStorage": self.ephemeral_storage,
+            "Sysctls": [{"Name": name, "Value": value} for name, value in self.sysctls],
+            "Volumes": [volume_view(volume) for volume in self.volumes],
+            "Containers": [container.to_dict(volumes) for container in self.containers],
+            "InitContainers": [container.to_dict(volumes) for container in self.init_containers],
+        }
 
 
 def _check_container(reader: Reader, init: bool) -> ContainerSpec:

@@ -204,7 +204,7 @@ class Emulator:
 
     def group_spec(self, container_group_id: str) -> GroupSpec | None:
         """What the group was created or last updated with (credentials included), for in-process tests
-        that check what ECI holds rather than what Describe shows."""
+        that check what ECI holds rather than what Describe shows; `.to_dict()` is the admin API's view."""
         return self.backend.group_spec(container_group_id)
 
     def requests(self, action: str | None = None) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from aliyunsdkcore.request import RpcRequest
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
 from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateContainerGroupRequest
 
+from eci_emulator.admin import AdminClient
 from eci_emulator.pytest_plugin import EmulatorFixture
 from eci_emulator.testing import Call, container_params, prepare
 
@@ -524,3 +525,186 @@ def test_incremental_update_merges_volumes_by_name(
         ("share", "NFSVolume"),
     ]
     assert spec.volumes[2]["EmptyDirVolume"] == {"SizeLimit": "1Gi"}
+
+
+# ---- what the group holds, through the admin API ----------------------------------------------------
+
+WORKLOAD = {
+    **config_volume(
+        1,
+        "config",
+        {"config.yaml": "port: 8080\n", "conf.d/extra.conf": "debug = true\n"},
+        **{"ConfigFileVolume.DefaultMode": "440"},
+    ),
+    "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Mode": "0600",
+    **volume(2, "share", "NFSVolume", Server="nas.example.com", Path="/share", ReadOnly="true"),
+    **mount(1, 1, "config", "/etc/app"),
+    **mount(1, 2, "config", "/opt/app.yaml", SubPath="config.yaml", ReadOnly="true"),
+    **mount(1, 3, "share", "/mnt/share", MountPropagation="HostToContainer"),
+    "Container.1.EnvironmentVar.1.Key": "POD_IP",
+    "Container.1.EnvironmentVar.1.FieldRef.FieldPath": "status.podIP",
+    **probe("LivenessProbe", HttpGet__Path="/healthz", HttpGet__Port="8080", InitialDelaySeconds="5"),
+    **probe("ReadinessProbe", TcpSocket__Port="8080", PeriodSeconds="2", FailureThreshold="1"),
+    "Container.1.LifecyclePostStartHandlerExec.1": "/bin/sh",
+    "Container.1.LifecyclePostStartHandlerExec.2": "-c",
+    "Container.1.LifecyclePostStartHandlerExec.3": "echo started",
+    "Container.1.LifecyclePreStopHandlerHttpGetPath": "/drain",
+    "Container.1.LifecyclePreStopHandlerHttpGetPort": "8080",
+    "Container.1.LifecyclePreStopHandlerHttpGetHttpHeader.1.Name": "X-Reason",
+    "Container.1.LifecyclePreStopHandlerHttpGetHttpHeader.1.Value": "shutdown",
+    "Container.1.SecurityContext.Capability.Add.1": "NET_ADMIN",
+    "Container.1.SecurityContext.ReadOnlyRootFilesystem": "true",
+    "Container.1.SecurityContext.RunAsUser": "1000",
+    "Container.1.SecurityContextRunAsNonRoot": "true",
+    "TerminationGracePeriodSeconds": "45",
+    "EphemeralStorage": "20",
+    "SecurityContext.Sysctl.1.Name": "net.ipv4.ping_group_range",
+    "SecurityContext.Sysctl.1.Value": "0 2147483647",
+}
+
+
+def test_the_admin_api_shows_what_the_group_holds(
+    eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(**WORKLOAD)
+    admin = AdminClient(eci_emulator.url)
+    spec = admin.group_spec(group_id)
+    assert spec is not None
+    assert spec["ContainerGroupId"] == group_id
+    assert (spec["TerminationGracePeriodSeconds"], spec["EphemeralStorage"]) == (45, 20)
+    assert spec["Sysctls"] == [{"Name": "net.ipv4.ping_group_range", "Value": "0 2147483647"}]
+    config, share = spec["Volumes"]
+    assert (config["Name"], config["Type"], config["ConfigFileVolume"]["DefaultMode"]) == (
+        "config",
+        "ConfigFileVolume",
+        "0440",
+    )
+    assert config["ConfigFileVolume"]["Files"] == [
+        {
+            "Path": "config.yaml",
+            "Content": "port: 8080\n",
+            "ContentBase64": b64("port: 8080\n"),
+            "Mode": "0600",
+        },
+        {
+            "Path": "conf.d/extra.conf",
+            "Content": "debug = true\n",
+            "ContentBase64": b64("debug = true\n"),
+            "Mode": "0440",
+        },
+    ]
+    assert config["Parameters"]["ConfigFileVolume"]["ConfigFileToPath"][0]["Mode"] == "0600"
+    assert share["NFSVolume"] == {"Server": "nas.example.com", "Path": "/share", "ReadOnly": True}
+    container = spec["Containers"][0]
+    files = container["Files"]
+    assert files["/etc/app/config.yaml"]["Content"] == "port: 8080\n"
+    assert files["/etc/app/config.yaml"]["Mode"] == "0600"
+    assert files["/etc/app/conf.d/extra.conf"]["Content"] == "debug = true\n"
+    assert files["/opt/app.yaml"] == {
+        "Volume": "config",
+        "Path": "config.yaml",
+        "Content": "port: 8080\n",
+        "ContentBase64": b64("port: 8080\n"),
+        "Mode": "0600",
+        "ReadOnly": True,
+    }
+    assert set(files) == {"/etc/app/config.yaml", "/etc/app/conf.d/extra.conf", "/opt/app.yaml"}
+    assert container["VolumeMounts"][2] == {
+        "Name": "share",
+        "MountPath": "/mnt/share",
+        "SubPath": "",
+        "ReadOnly": False,
+        "MountPropagation": "HostToContainer",
+    }
+    assert container["EnvironmentVars"] == [{"Key": "POD_IP", "Value": "", "FieldPath": "status.podIP"}]
+    assert container["LivenessProbe"] == {
+        "HttpGet": {"Path": "/healthz", "Port": 8080, "Scheme": "HTTP"},
+        "InitialDelaySeconds": 5,
+        "PeriodSeconds": 10,
+        "SuccessThreshold": 1,
+        "FailureThreshold": 3,
+        "TimeoutSeconds": 1,
+    }
+    assert container["ReadinessProbe"]["TcpSocket"] == {"Port": 8080}
+    assert (
+        container["ReadinessProbe"]["PeriodSeconds"],
+        container["ReadinessProbe"]["FailureThreshold"],
+    ) == (2, 1)
+    assert container["PostStart"] == {"Exec": {"Command": ["/bin/sh", "-c", "echo started"]}}
+    assert container["PreStop"] == {
+        "HttpGet": {
+            "Host": "",
+            "Path": "/drain",
+            "Port": 8080,
+            "Scheme": "HTTP",
+            "HttpHeaders": [{"Name": "X-Reason", "Value": "shutdown"}],
+        }
+    }
+    assert container["SecurityContext"] == {
+        "Capabilities": ["NET_ADMIN"],
+        "ReadOnlyRootFilesystem": True,
+        "RunAsUser": 1000,
+        "RunAsGroup": None,
+        "RunAsNonRoot": True,
+        "Privileged": None,
+    }
+    assert container["Parameters"]["LifecyclePreStopHandlerHttpGetPort"] == "8080"
+    held = eci_emulator.group_spec(group_id)
+    assert held is not None and {"ContainerGroupId": group_id, **held.to_dict()} == spec
+    assert admin.group_spec("eci-unknown") is None
+
+
+def test_the_spec_view_defaults_and_content_that_is_not_text(
+    eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    binary = base64.b64encode(b"\xff\xfe\x00").decode()
+    params = {**config_volume(1, "bin", {"blob": "x"}), **mount(1, 1, "bin", "/bin-data/")}
+    group_id = create(**{**params, "Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content": binary})
+    spec = eci_emulator.admin.group_spec(group_id)
+    assert spec is not None
+    assert (spec["TerminationGracePeriodSeconds"], spec["EphemeralStorage"], spec["Sysctls"]) == (
+        None,
+        None,
+        [],
+    )
+    container = spec["Containers"][0]
+    assert container["Files"]["/bin-data/blob"] == {
+        "Volume": "bin",
+        "Path": "blob",
+        "Content": None,
+        "ContentBase64": binary,
+        "Mode": "0644",
+        "ReadOnly": False,
+    }
+    assert (
+        container["LivenessProbe"],
+        container["ReadinessProbe"],
+        container["PostStart"],
+        container["PreStop"],
+    ) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert container["SecurityContext"]["Capabilities"] == []
+
+
+def test_post_start_headers_sent_by_update_read_as_those_sent_by_create(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create()
+    eci_emulator.advance_clock(1)
+    call(
+        UpdateContainerGroupRequest,
+        ContainerGroupId=group_id,
+        **container_params(1, "main", "nginx:1.25"),
+        **{
+            "Container.1.LifecyclePostStartHandlerHttpGetPort": "80",
+            "Container.1.LifecyclePostStartHandlerHttpGetHttpHeaders.1.Name": "X-A",
+            "Container.1.LifecyclePostStartHandlerHttpGetHttpHeaders.1.Value": "1",
+        },
+    )
+    spec = eci_emulator.admin.group_spec(group_id)
+    assert spec is not None
+    assert spec["Containers"][0]["PostStart"]["HttpGet"]["HttpHeaders"] == [{"Name": "X-A", "Value": "1"}]
