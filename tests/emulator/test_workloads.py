@@ -14,6 +14,9 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
+from aliyunsdkeci.request.v20180808.DescribeContainerGroupStatusRequest import (
+    DescribeContainerGroupStatusRequest,
+)
 from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateContainerGroupRequest
 
 from eci_emulator.admin import AdminClient
@@ -708,3 +711,198 @@ def test_post_start_headers_sent_by_update_read_as_those_sent_by_create(
     spec = eci_emulator.admin.group_spec(group_id)
     assert spec is not None
     assert spec["Containers"][0]["PostStart"]["HttpGet"]["HttpHeaders"] == [{"Name": "X-A", "Value": "1"}]
+
+
+# ---- probes, on the emulator's clock -----------------------------------------------------------------
+
+
+def _pod_status(call: Call, group_id: str) -> dict[str, Any]:
+    data = call(DescribeContainerGroupStatusRequest, ContainerGroupIds=json.dumps([group_id]))["Data"]
+    pod: dict[str, Any] = data[0]["PodStatus"]
+    return pod
+
+
+def _conditions(pod: dict[str, Any]) -> dict[str, str]:
+    return {condition["Type"]: condition["Status"] for condition in pod["Conditions"]}
+
+
+def _events(group: dict[str, Any], reason: str) -> list[dict[str, Any]]:
+    return [event for event in group["Events"] if event["Reason"] == reason]
+
+
+def test_a_readiness_probe_passes_at_its_initial_delay(
+    call: Call,
+    eci_emulator: EmulatorFixture,
+    create: Callable[..., str],
+    describe: Callable[[str], dict[str, Any]],
+) -> None:
+    group_id = create(**probe("ReadinessProbe", HttpGet__Port="80", InitialDelaySeconds="5"))
+    eci_emulator.advance_clock(RUNNING + 1)
+    group = describe(group_id)
+    assert group["Status"] == "Running"
+    assert (group["Containers"][0]["CurrentState"]["State"], group["Containers"][0]["Ready"]) == (
+        "Running",
+        False,
+    )
+    assert _conditions(_pod_status(call, group_id))["ContainersReady"] == "False"
+    eci_emulator.advance_clock(5)
+    group = describe(group_id)
+    assert group["Containers"][0]["Ready"] is True
+    pod = _pod_status(call, group_id)
+    assert (_conditions(pod)["ContainersReady"], _conditions(pod)["Ready"]) == ("True", "True")
+    assert pod["ContainerStatuses"][0]["Ready"] is True
+    assert not _events(group, "Unhealthy")
+
+
+def test_a_failing_readiness_probe_keeps_the_container_running_and_not_ready(
+    call: Call,
+    eci_emulator: EmulatorFixture,
+    create: Callable[..., str],
+    describe: Callable[[str], dict[str, Any]],
+) -> None:
+    group_id = create(
+        **container_params(1, "main", "nginx", ECI_EMULATOR_READINESS_FAILS="true"),
+        **probe(
+            "ReadinessProbe",
+            HttpGet__Path="/ready",
+            HttpGet__Port="8080",
+            InitialDelaySeconds="2",
+            PeriodSeconds="3",
+        ),
+    )
+    eci_emulator.advance_clock(RUNNING + 8.5)  # probes at 2, 5 and 8 s: all failed
+    group = describe(group_id)
+    container = group["Containers"][0]
+    assert group["Status"] == "Running"
+    assert (container["CurrentState"]["State"], container["Ready"], container["RestartCount"]) == (
+        "Running",
+        False,
+        0,
+    )
+    pod = _pod_status(call, group_id)
+    assert pod["Phase"] == "Running"
+    assert (_conditions(pod)["ContainersReady"], _conditions(pod)["Ready"]) == ("False", "False")
+    (unhealthy,) = _events(group, "Unhealthy")
+    assert (unhealthy["Type"], unhealthy["Count"]) == ("Warning", 3)
+    assert unhealthy["Message"] == "Readiness probe failed: HTTP probe failed with statuscode: 500"
+    assert unhealthy["Name"] == f"{group_id}.main"
+    eci_emulator.advance_clock(30)
+    assert _events(describe(group_id), "Unhealthy")[0]["Count"] == 13
+    assert describe(group_id)["Containers"][0]["Ready"] is False
+
+
+def test_the_probe_knobs_do_nothing_without_a_probe(
+    eci_emulator: EmulatorFixture, create: Callable[..., str], describe: Callable[[str], dict[str, Any]]
+) -> None:
+    group_id = create(
+        **container_params(
+            1, "main", "nginx", ECI_EMULATOR_READINESS_FAILS="true", ECI_EMULATOR_LIVENESS_FAILS="true"
+        )
+    )
+    eci_emulator.advance_clock(RUNNING + 100)
+    container = describe(group_id)["Containers"][0]
+    assert (container["Ready"], container["RestartCount"]) == (True, 0)
+
+
+def test_a_failing_liveness_probe_kills_and_restarts_the_container(
+    call: Call,
+    eci_emulator: EmulatorFixture,
+    create: Callable[..., str],
+    describe: Callable[[str], dict[str, Any]],
+) -> None:
+    group_id = create(
+        RestartPolicy="Always",
+        **container_params(1, "main", "nginx", ECI_EMULATOR_LIVENESS_FAILS="true"),
+        **probe(
+            "LivenessProbe",
+            TcpSocket__Port="8080",
+            InitialDelaySeconds="2",
+            PeriodSeconds="3",
+            FailureThreshold="2",
+        ),
+    )
+    # Killed 2 + 3 x 2 = 8 s after each start; restarted 0.5 s (restart_backoff_seconds) later.
+    eci_emulator.advance_clock(RUNNING + 5.5)
+    group = describe(group_id)
+    (unhealthy,) = _events(group, "Unhealthy")
+    assert (unhealthy["Type"], unhealthy["Count"]) == ("Warning", 1)
+    assert unhealthy["Message"] == (
+        f"Liveness probe failed: dial tcp {group['IntranetIp']}:8080: connect: connection refused"
+    )
+    assert not _events(group, "Killing")
+    assert (group["Containers"][0]["Ready"], group["Containers"][0]["RestartCount"]) == (True, 0)
+
+    eci_emulator.advance_clock(2.7)
+    group = describe(group_id)
+    container = group["Containers"][0]
+    assert group["Status"] == "Running"
+    assert (container["CurrentState"]["State"], container["CurrentState"]["Reason"]) == (
+        "Waiting",
+        "CrashLoopBackOff",
+    )
+    previous = container["PreviousState"]
+    assert (previous["State"], previous["ExitCode"], previous["Reason"]) == ("Terminated", 137, "Error")
+    (killing,) = _events(group, "Killing")
+    assert (killing["Type"], killing["Count"]) == ("Normal", 1)
+    assert killing["Message"] == "Container main failed liveness probe, will be restarted"
+    assert _events(group, "Unhealthy")[0]["Count"] == 2
+
+    eci_emulator.advance_clock(0.8)
+    container = describe(group_id)["Containers"][0]
+    assert (container["CurrentState"]["State"], container["RestartCount"]) == ("Running", 1)
+
+    eci_emulator.advance_clock(8.5 * 2)
+    group = describe(group_id)
+    assert group["Status"] == "Running"
+    assert group["Containers"][0]["RestartCount"] == 3
+    assert (_events(group, "Killing")[0]["Count"], _events(group, "Unhealthy")[0]["Count"]) == (3, 6)
+    assert _events(group, "BackOff")[0]["Count"] == 3
+    assert _pod_status(call, group_id)["ContainerStatuses"][0]["RestartCount"] == 3
+
+
+def test_liveness_defaults_kill_after_thirty_seconds(
+    eci_emulator: EmulatorFixture, create: Callable[..., str], describe: Callable[[str], dict[str, Any]]
+) -> None:
+    group_id = create(
+        **container_params(1, "main", "nginx", ECI_EMULATOR_LIVENESS_FAILS="true"),
+        **{
+            "Container.1.LivenessProbe.Exec.Command.1": "cat",
+            "Container.1.LivenessProbe.Exec.Command.2": "/tmp/ok",
+        },
+    )
+    eci_emulator.advance_clock(RUNNING + 29.5)  # InitialDelaySeconds 0, PeriodSeconds 10, FailureThreshold 3
+    group = describe(group_id)
+    assert group["Containers"][0]["CurrentState"]["State"] == "Running"
+    (unhealthy,) = _events(group, "Unhealthy")
+    assert (unhealthy["Count"], unhealthy["Message"]) == (
+        2,
+        "Liveness probe failed: command 'cat /tmp/ok' exited with 1",
+    )
+    eci_emulator.advance_clock(0.6)
+    assert describe(group_id)["Containers"][0]["CurrentState"]["Reason"] == "CrashLoopBackOff"
+
+
+@pytest.mark.parametrize(("policy", "status"), [("Never", "Failed"), ("OnFailure", "Running")])
+def test_a_liveness_kill_follows_the_restart_policy(
+    eci_emulator: EmulatorFixture,
+    create: Callable[..., str],
+    describe: Callable[[str], dict[str, Any]],
+    policy: str,
+    status: str,
+) -> None:
+    group_id = create(
+        RestartPolicy=policy,
+        **container_params(1, "main", "nginx", ECI_EMULATOR_LIVENESS_FAILS="true"),
+        **probe("LivenessProbe", TcpSocket__Port="80", PeriodSeconds="1", FailureThreshold="1"),
+    )
+    eci_emulator.advance_clock(RUNNING + 1.2)
+    group = describe(group_id)
+    assert group["Status"] == status
+    container = group["Containers"][0]
+    if policy == "Never":
+        state = container["CurrentState"]
+        assert (state["State"], state["ExitCode"], state["Reason"]) == ("Terminated", 137, "Error")
+        assert group["FailedTime"]
+    else:
+        assert container["PreviousState"]["ExitCode"] == 137
+    assert _events(group, "Killing")[0]["Count"] == 1
