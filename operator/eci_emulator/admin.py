@@ -66,6 +66,11 @@ class AdminClient:
                 return None
             raise
 
+    def deletions(self) -> list[dict[str, Any]]:
+        """Each DeleteContainerGroup so far, oldest first, as a graceful stop: ContainerGroupId,
+        ContainerGroupName, Time, Timestamp, Status, GracePeriodSeconds and Containers [{Name, State, PreStop}]."""
+        return list(self._call("GET", "deletions")["deletions"])
+
     def delete_group(self, container_group_id: str) -> None:
         """Delete a group behind the operator's back (drift)."""
         self._call("DELETE", f"groups/{quote(container_group_id)}")

@@ -12,6 +12,8 @@ Routes (JSON in and out):
   POST   /_emulator/groups/{id}/hide            {times: N >= 1, default 1}: the next N DescribeContainerGroups /
                                                 DescribeContainerGroupStatus answers that would list it omit it
   GET    /_emulator/requests[?action=Action]    the request log; DELETE clears it
+  GET    /_emulator/deletions                   {deletions: [...]}: each DeleteContainerGroup's graceful stop
+                                                (grace period, preStop handler per container), oldest first
   GET    /_emulator/acr-instances               the registry catalog; POST adds {acrInstances, privateRegistries}
   GET    /_emulator/faults                      PUT /_emulator/faults/{action} sets one (body: Fault's fields,
                                                 e.g. latency_seconds, response_delay_seconds); DELETE [/{action}]
@@ -22,7 +24,8 @@ Routes (JSON in and out):
   GET    /_emulator/timings                     PUT with some fields changes them
   GET    /_emulator/clock                       POST /_emulator/clock/advance {seconds}
   POST   /_emulator/access-keys                 {accessKeyId, accessKeySecret, securityToken?}
-  POST   /_emulator/reset                       forget groups, tokens, the log, faults and the clock offset
+  POST   /_emulator/reset                       forget groups, tokens, deletions, the log, faults and the clock
+                                                offset
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ def _route(
         return 200, {"ok": True, "url": emulator.url}
     if head == "groups":
         return _groups(emulator, method, rest, body)
+    if head == "deletions" and method == "GET" and not rest:
+        return 200, {"deletions": emulator.backend.deletions()}
     if head == "requests":
         if method == "GET":
             action = query.get("action", [None])[0]

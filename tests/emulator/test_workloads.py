@@ -14,6 +14,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
+from aliyunsdkeci.request.v20180808.DeleteContainerGroupRequest import DeleteContainerGroupRequest
 from aliyunsdkeci.request.v20180808.DescribeContainerGroupStatusRequest import (
     DescribeContainerGroupStatusRequest,
 )
@@ -906,3 +907,49 @@ def test_a_liveness_kill_follows_the_restart_policy(
     else:
         assert container["PreviousState"]["ExitCode"] == 137
     assert _events(group, "Killing")[0]["Count"] == 1
+
+
+# ---- deletion as a graceful stop ---------------------------------------------------------------------
+
+
+def test_a_deletion_records_the_grace_period_and_the_pre_stop_handlers(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(
+        **container_params(2, "side", "busybox"),
+        **{
+            "Container.1.LifecyclePreStopHandlerExec.1": "nginx",
+            "Container.1.LifecyclePreStopHandlerExec.2": "-s",
+            "Container.1.LifecyclePreStopHandlerExec.3": "quit",
+            "Container.2.LifecyclePreStopHandlerTcpSocketPort": "9000",
+        },
+    )
+    other_id = create(name="slow", TerminationGracePeriodSeconds="60")
+    eci_emulator.advance_clock(RUNNING + 1)
+    now = eci_emulator.clock.now()
+    call(DeleteContainerGroupRequest, ContainerGroupId=group_id)
+    call(DeleteContainerGroupRequest, ContainerGroupId=other_id)
+    first, second = eci_emulator.admin.deletions()
+    assert first["ContainerGroupId"] == group_id and first["ContainerGroupName"] == "web"
+    assert (first["GracePeriodSeconds"], first["Status"]) == (30, "Running")
+    assert first["Timestamp"] == pytest.approx(now, abs=1) and first["Time"].endswith("Z")
+    assert first["Containers"] == [
+        {"Name": "main", "State": "Running", "PreStop": {"Exec": {"Command": ["nginx", "-s", "quit"]}}},
+        {"Name": "side", "State": "Running", "PreStop": {"TcpSocket": {"Host": "", "Port": 9000}}},
+    ]
+    assert (second["ContainerGroupId"], second["GracePeriodSeconds"]) == (other_id, 60)
+    assert second["Containers"] == [{"Name": "main", "State": "Running", "PreStop": None}]
+    assert eci_emulator.deletions() == [first, second]
+
+
+def test_a_deletion_before_the_containers_run_and_reset(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    group_id = create(TerminationGracePeriodSeconds="0")
+    eci_emulator.admin.delete_group(create(name="drift"))  # behind ECI's back: no DeleteContainerGroup
+    call(DeleteContainerGroupRequest, ContainerGroupId=group_id)
+    (deletion,) = eci_emulator.admin.deletions()
+    assert (deletion["Status"], deletion["GracePeriodSeconds"]) == ("Scheduling", 0)
+    assert deletion["Containers"] == [{"Name": "main", "State": "Waiting", "PreStop": None}]
+    eci_emulator.admin.reset()
+    assert eci_emulator.admin.deletions() == []
