@@ -953,3 +953,70 @@ def test_a_deletion_before_the_containers_run_and_reset(
     assert deletion["Containers"] == [{"Name": "main", "State": "Waiting", "PreStop": None}]
     eci_emulator.admin.reset()
     assert eci_emulator.admin.deletions() == []
+
+
+# ---- what DescribeContainerGroups shows --------------------------------------------------------------
+
+
+def test_describe_shows_the_workload_as_the_reference_names_it(
+    create: Callable[..., str], describe: Callable[[str], dict[str, Any]]
+) -> None:
+    group_id = create(
+        **WORKLOAD,
+        **volume(3, "data", "DiskVolume", DiskId="d-2ze0123", FsType="xfs"),
+        **volume(4, "flex", "FlexVolume", Driver="alicloud/nas", Options='{"server":"nas"}'),
+    )
+    group = describe(group_id)
+    assert group["EphemeralStorage"] == 20
+    assert group["EciSecurityContext"] == {
+        "Sysctls": [{"Name": "net.ipv4.ping_group_range", "Value": "0 2147483647"}]
+    }
+    assert group["Volumes"] == [
+        {
+            "Name": "config",
+            "Type": "ConfigFileVolume",
+            "ConfigFileVolumeConfigFileToPaths": [
+                {"Content": b64("port: 8080\n"), "Path": "config.yaml"},
+                {"Content": b64("debug = true\n"), "Path": "conf.d/extra.conf"},
+            ],
+        },
+        {
+            "Name": "share",
+            "Type": "NFSVolume",
+            "NFSVolumeServer": "nas.example.com",
+            "NFSVolumePath": "/share",
+            "NFSVolumeReadOnly": True,
+        },
+        {"Name": "data", "Type": "DiskVolume", "DiskVolumeDiskId": "d-2ze0123", "DiskVolumeFsType": "xfs"},
+        {
+            "Name": "flex",
+            "Type": "FlexVolume",
+            "FlexVolumeDriver": "alicloud/nas",
+            "FlexVolumeOptions": '{"server":"nas"}',
+        },
+    ]
+    container = group["Containers"][0]
+    assert container["EnvironmentVars"] == [
+        {"Key": "POD_IP", "Value": "", "ValueFrom": {"FieldRef": {"FieldPath": "status.podIP"}}}
+    ]
+    assert container["VolumeMounts"][2]["MountPropagation"] == "HostToContainer"
+    assert container["LivenessProbe"] == {
+        "HttpGet": {"Path": "/healthz", "Port": 8080, "Scheme": "HTTP"},
+        "InitialDelaySeconds": 5,
+        "PeriodSeconds": 10,
+        "SuccessThreshold": 1,
+        "FailureThreshold": 3,
+        "TimeoutSeconds": 1,
+    }
+    assert container["ReadinessProbe"]["TcpSocket"] == {"Port": 8080}
+    assert container["SecurityContext"] == {
+        "Capability": {"Adds": ["NET_ADMIN"]},
+        "ReadOnlyRootFilesystem": True,
+        "RunAsUser": 1000,
+    }
+    plain = describe(create(name="plain"))
+    assert (plain["EphemeralStorage"], plain["Volumes"], plain["Containers"][0]["LivenessProbe"]) == (
+        0,
+        [],
+        {},
+    )
