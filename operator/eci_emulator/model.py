@@ -22,7 +22,7 @@ from eci_emulator.container_settings import (
     security_context,
 )
 from eci_emulator.registries import AcrRegistryInfo, RegistryCredential
-from eci_emulator.validation import DNS_LABEL, Reader
+from eci_emulator.validation import DNS_LABEL, Reader, check_count
 from eci_emulator.volumes import (
     check_mounts,
     check_volumes,
@@ -263,17 +263,11 @@ def parse_containers(params: Reader, key: str, init: bool) -> tuple[ContainerSpe
 
 
 def _check_container_count(count: int) -> None:
-    if count > MAX_CONTAINERS:
-        raise errors.invalid_parameter(
-            f"The parameter Container.N takes at most {MAX_CONTAINERS} containers; got {count}."
-        )
+    check_count("Container.N", count, MAX_CONTAINERS, "containers")
 
 
 def _check_acr_registry_info_count(count: int) -> None:
-    if count > MAX_ACR_REGISTRY_INFOS:
-        raise errors.invalid_parameter(
-            f"The parameter AcrRegistryInfo.N takes at most {MAX_ACR_REGISTRY_INFOS} entries; got {count}."
-        )
+    check_count("AcrRegistryInfo.N", count, MAX_ACR_REGISTRY_INFOS, "entries")
 
 
 def parse_tags(params: Reader) -> tuple[tuple[str, str], ...]:

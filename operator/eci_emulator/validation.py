@@ -150,6 +150,14 @@ GROUP_STATUSES = frozenset(
 )
 
 
+def check_count(parameter: str, count: int, maximum: int, what: str) -> None:
+    """Refuse more than `maximum` entries of a list parameter (`Volume.N`), naming it."""
+    if count > maximum:
+        raise errors.invalid_parameter(
+            f"The parameter {parameter} takes at most {maximum} {what}; got {count}."
+        )
+
+
 def template_of(name: str) -> str:
     """`Container.2.Port.1.Port` -> `Container.N.Port.N.Port`."""
     return _INDEX_SEGMENT.sub("N", name)

@@ -46,7 +46,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eci_emulator import errors
-from eci_emulator.validation import DNS_LABEL, Reader
+from eci_emulator.validation import DNS_LABEL, Reader, check_count
 
 VOLUME_TYPES = (
     "EmptyDirVolume",
@@ -100,15 +100,8 @@ def check_volumes(params: Reader, create: bool) -> tuple[dict[str, Any], ...]:
                 )
         _CHECKS[kind](volume.sub(kind))
     volumes = tuple(params.node.get("Volume", []))
-    check_volume_count(len(volumes))
+    check_count("Volume.N", len(volumes), MAX_VOLUMES, "volumes")
     return volumes
-
-
-def check_volume_count(count: int) -> None:
-    if count > MAX_VOLUMES:
-        raise errors.invalid_parameter(
-            f"The parameter Volume.N takes at most {MAX_VOLUMES} volumes; got {count}."
-        )
 
 
 def check_mounts(container: Reader) -> None:
@@ -290,7 +283,7 @@ def updated_volumes(
         result = tuple(merged.values())
     else:
         result = (*(dict(volume) for volume in held if volume["Type"] == "DiskVolume"), *kept)
-    check_volume_count(len(result))
+    check_count("Volume.N", len(result), MAX_VOLUMES, "volumes")
     return result
 
 

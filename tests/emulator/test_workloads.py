@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
@@ -21,8 +20,10 @@ from aliyunsdkeci.request.v20180808.DescribeContainerGroupStatusRequest import (
 from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateContainerGroupRequest
 
 from eci_emulator.admin import AdminClient
+from eci_emulator.model import GroupSpec
 from eci_emulator.pytest_plugin import EmulatorFixture
 from eci_emulator.testing import Call, container_params, prepare
+from tests.emulator.conftest import refused_by_name
 
 BASE = {"ContainerGroupName": "web", **container_params(1, "main", "nginx:1.25")}
 RUNNING = 0.6
@@ -84,12 +85,6 @@ def post(eci_emulator: EmulatorFixture, client: AcsClient) -> Call:
         return answer
 
     return _post
-
-
-def _refused(call: Call, request_class: type, **params: object) -> ServerException:
-    with pytest.raises(ServerException) as raised:
-        call(request_class, **params)
-    return raised.value
 
 
 # ---- strict names, types and rules on create -----------------------------------------------------------
@@ -279,9 +274,7 @@ INVALID = [
 def test_bad_workload_parameters_are_refused_by_name(
     call: Call, eci_emulator: EmulatorFixture, params: dict[str, str], fragment: str
 ) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **{**BASE, **params})
-    assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
-    assert fragment in error.get_error_msg()
+    refused_by_name(call, CreateContainerGroupRequest, fragment, **{**BASE, **params})
     assert eci_emulator.backend.group_count() == 0
 
 
@@ -313,18 +306,15 @@ MISSING = [
 
 @pytest.mark.parametrize(("params", "missing"), MISSING)
 def test_missing_workload_parameters_are_named(call: Call, params: dict[str, str], missing: str) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **{**BASE, **params})
-    assert error.get_error_code() == "MissingParameter", error.get_error_msg()
-    assert f'"{missing}"' in error.get_error_msg()
+    refused_by_name(
+        call, CreateContainerGroupRequest, f'"{missing}"', "MissingParameter", **{**BASE, **params}
+    )
 
 
 def test_the_files_of_a_volume_hold_at_most_60_kb(post: Call) -> None:
     files = {"a": "x" * 30000, "b": "x" * 30000, "c": "x" * 2000}
-    error = _refused(post, CreateContainerGroupRequest, **BASE, **config_volume(1, "c", files))
-    assert error.get_error_code() == "InvalidParameter"
-    assert (
-        "The files of Volume.1.ConfigFileVolume hold 62000 bytes together (decoded)" in error.get_error_msg()
-    )
+    fragment = "The files of Volume.1.ConfigFileVolume hold 62000 bytes together (decoded)"
+    refused_by_name(post, CreateContainerGroupRequest, fragment, **BASE, **config_volume(1, "c", files))
 
 
 def test_the_limits_themselves_and_every_kind_are_accepted(post: Call) -> None:
@@ -372,12 +362,10 @@ def test_create_only_parameters_are_refused_on_update(
     group_id = create()
     eci_emulator.advance_clock(1)
     value = "true" if name.endswith(("Privileged", "NonRoot")) else "1"
-    error = _refused(call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **{name: value})
-    assert error.get_error_code() == "InvalidParameter"
-    assert (
+    fragment = (
         f"The parameter {name} cannot be changed by UpdateContainerGroup: only CreateContainerGroup sets it"
-        in (error.get_error_msg())
     )
+    refused_by_name(call, UpdateContainerGroupRequest, fragment, ContainerGroupId=group_id, **{name: value})
 
 
 @pytest.mark.parametrize(
@@ -412,18 +400,15 @@ def test_update_checks_its_own_parameters(
 ) -> None:
     group_id = create()
     eci_emulator.advance_clock(1)
-    error = _refused(call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **params)
-    assert error.get_error_code() == "InvalidParameter"
-    assert fragment in error.get_error_msg()
+    refused_by_name(call, UpdateContainerGroupRequest, fragment, ContainerGroupId=group_id, **params)
 
 
 def test_create_spells_the_post_start_headers_in_the_singular(call: Call) -> None:
     params = {**BASE, "Container.1.LifecyclePostStartHandlerHttpGetHttpHeaders.1.Name": "X-A"}
-    error = _refused(call, CreateContainerGroupRequest, **params)
-    assert (
+    fragment = (
         "is spelt Container.N.LifecyclePostStartHandlerHttpGetHttpHeader.N.Name in CreateContainerGroup"
-        in (error.get_error_msg())
     )
+    refused_by_name(call, CreateContainerGroupRequest, fragment, **params)
 
 
 CREATE_ONLY = {
@@ -443,14 +428,29 @@ CREATE_ONLY = {
 }
 
 
-def test_renew_update_replaces_the_volumes_and_keeps_what_only_create_sets(
-    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
-) -> None:
+@pytest.fixture
+def running(eci_emulator: EmulatorFixture, create: Callable[..., str]) -> str:
+    """A running group created with CREATE_ONLY."""
     group_id = create(**CREATE_ONLY)
     eci_emulator.advance_clock(1)
-    call(
-        UpdateContainerGroupRequest,
-        ContainerGroupId=group_id,
+    return group_id
+
+
+def _update(call: Call, eci_emulator: EmulatorFixture, group_id: str, **params: str) -> GroupSpec:
+    """UpdateContainerGroup, then what the group holds."""
+    call(UpdateContainerGroupRequest, ContainerGroupId=group_id, **params)
+    spec = eci_emulator.group_spec(group_id)
+    assert spec is not None
+    return spec
+
+
+def test_renew_update_replaces_the_volumes_and_keeps_what_only_create_sets(
+    call: Call, eci_emulator: EmulatorFixture, running: str
+) -> None:
+    spec = _update(
+        call,
+        eci_emulator,
+        running,
         UpdateType="RenewUpdate",
         **container_params(1, "main", "nginx:1.26"),
         **config_volume(1, "config", {"app.yaml": "a: 2\n", "extra.yaml": "b: 1\n"}),
@@ -458,8 +458,6 @@ def test_renew_update_replaces_the_volumes_and_keeps_what_only_create_sets(
         **mount(1, 1, "config", "/etc/app"),
         **mount(1, 2, "data", "/data"),
     )
-    spec = eci_emulator.group_spec(group_id)
-    assert spec is not None
     volumes = {volume["Name"]: volume for volume in spec.volumes}
     assert list(volumes) == ["data", "config", "cache"]  # scratch was not sent: gone; the disk stays
     assert volumes["data"]["DiskVolume"] == {"DiskId": "d-2ze0123", "FsType": "ext4", "DiskSize": "40"}
@@ -481,47 +479,33 @@ def test_renew_update_replaces_the_volumes_and_keeps_what_only_create_sets(
 
 
 def test_an_update_without_volumes_keeps_them_and_one_cannot_replace_a_disk(
-    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+    call: Call, eci_emulator: EmulatorFixture, running: str
 ) -> None:
-    group_id = create(**CREATE_ONLY)
+    spec = _update(call, eci_emulator, running, **container_params(1, "main", "nginx:1.26"))
+    assert [volume["Name"] for volume in spec.volumes] == ["config", "data", "scratch"]
     eci_emulator.advance_clock(1)
-    call(UpdateContainerGroupRequest, ContainerGroupId=group_id, **container_params(1, "main", "nginx:1.26"))
-    spec = eci_emulator.group_spec(group_id)
-    assert spec is not None and [volume["Name"] for volume in spec.volumes] == ["config", "data", "scratch"]
-    eci_emulator.advance_clock(1)
-    error = _refused(
-        call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **volume(1, "data", "EmptyDirVolume")
-    )
-    assert "Volume.1.Name ('data') names a DiskVolume of the group" in error.get_error_msg()
+    fragment = "Volume.1.Name ('data') names a DiskVolume of the group"
+    update = {"ContainerGroupId": running, **volume(1, "data", "EmptyDirVolume")}
+    refused_by_name(call, UpdateContainerGroupRequest, fragment, **update)
 
 
-def test_a_renew_update_may_not_drop_a_mounted_volume(
-    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
-) -> None:
-    group_id = create(**CREATE_ONLY)
-    eci_emulator.advance_clock(1)
-    error = _refused(
-        call, UpdateContainerGroupRequest, ContainerGroupId=group_id, **volume(1, "cache", "EmptyDirVolume")
-    )
-    assert (
-        "Container.1.VolumeMount.1.Name ('config', container main) names no volume" in error.get_error_msg()
-    )
+def test_a_renew_update_may_not_drop_a_mounted_volume(call: Call, running: str) -> None:
+    fragment = "Container.1.VolumeMount.1.Name ('config', container main) names no volume"
+    update = {"ContainerGroupId": running, **volume(1, "cache", "EmptyDirVolume")}
+    refused_by_name(call, UpdateContainerGroupRequest, fragment, **update)
 
 
 def test_incremental_update_merges_volumes_by_name(
-    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+    call: Call, eci_emulator: EmulatorFixture, running: str
 ) -> None:
-    group_id = create(**CREATE_ONLY)
-    eci_emulator.advance_clock(1)
-    call(
-        UpdateContainerGroupRequest,
-        ContainerGroupId=group_id,
+    spec = _update(
+        call,
+        eci_emulator,
+        running,
         UpdateType="IncrementalUpdate",
         **volume(1, "scratch", "EmptyDirVolume", SizeLimit="1Gi"),
         **volume(2, "share", "NFSVolume", Server="nas", Path="/s"),
     )
-    spec = eci_emulator.group_spec(group_id)
-    assert spec is not None
     assert [(volume["Name"], volume["Type"]) for volume in spec.volumes] == [
         ("config", "ConfigFileVolume"),
         ("data", "DiskVolume"),
@@ -565,6 +549,16 @@ WORKLOAD = {
     "SecurityContext.Sysctl.1.Name": "net.ipv4.ping_group_range",
     "SecurityContext.Sysctl.1.Value": "0 2147483647",
 }
+
+WORKLOAD_LIVENESS_PROBE = {
+    "HttpGet": {"Path": "/healthz", "Port": 8080, "Scheme": "HTTP"},
+    "InitialDelaySeconds": 5,
+    "PeriodSeconds": 10,  # the defaults, filled in
+    "SuccessThreshold": 1,
+    "FailureThreshold": 3,
+    "TimeoutSeconds": 1,
+}
+"""WORKLOAD's liveness probe, as the admin API and DescribeContainerGroups show it."""
 
 
 def test_the_admin_api_shows_what_the_group_holds(
@@ -621,14 +615,7 @@ def test_the_admin_api_shows_what_the_group_holds(
         "MountPropagation": "HostToContainer",
     }
     assert container["EnvironmentVars"] == [{"Key": "POD_IP", "Value": "", "FieldPath": "status.podIP"}]
-    assert container["LivenessProbe"] == {
-        "HttpGet": {"Path": "/healthz", "Port": 8080, "Scheme": "HTTP"},
-        "InitialDelaySeconds": 5,
-        "PeriodSeconds": 10,
-        "SuccessThreshold": 1,
-        "FailureThreshold": 3,
-        "TimeoutSeconds": 1,
-    }
+    assert container["LivenessProbe"] == WORKLOAD_LIVENESS_PROBE
     assert container["ReadinessProbe"]["TcpSocket"] == {"Port": 8080}
     assert (
         container["ReadinessProbe"]["PeriodSeconds"],
@@ -1000,14 +987,7 @@ def test_describe_shows_the_workload_as_the_reference_names_it(
         {"Key": "POD_IP", "Value": "", "ValueFrom": {"FieldRef": {"FieldPath": "status.podIP"}}}
     ]
     assert container["VolumeMounts"][2]["MountPropagation"] == "HostToContainer"
-    assert container["LivenessProbe"] == {
-        "HttpGet": {"Path": "/healthz", "Port": 8080, "Scheme": "HTTP"},
-        "InitialDelaySeconds": 5,
-        "PeriodSeconds": 10,
-        "SuccessThreshold": 1,
-        "FailureThreshold": 3,
-        "TimeoutSeconds": 1,
-    }
+    assert container["LivenessProbe"] == WORKLOAD_LIVENESS_PROBE
     assert container["ReadinessProbe"]["TcpSocket"] == {"Port": 8080}
     assert container["SecurityContext"] == {
         "Capability": {"Adds": ["NET_ADMIN"]},
