@@ -44,13 +44,31 @@ class AdminClient:
     def groups(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "groups")["ContainerGroups"])
 
-    def group(self, container_group_id: str) -> dict[str, Any] | None:
+    def _found(self, path: str) -> dict[str, Any] | None:
+        """GET `path`: the object, or None on 404."""
         try:
-            return dict(self._call("GET", f"groups/{quote(container_group_id)}"))
+            return dict(self._call("GET", path))
         except AdminError as error:
             if error.status == 404:
                 return None
             raise
+
+    def group(self, container_group_id: str) -> dict[str, Any] | None:
+        return self._found(f"groups/{quote(container_group_id)}")
+
+    def group_spec(self, container_group_id: str) -> dict[str, Any] | None:
+        """What the group holds (None when unknown): `eci_emulator.model.GroupSpec.to_dict` plus its id.
+
+        E.g. `spec["Containers"][0]["Files"]["/etc/app/config.yaml"]["Content"]` (decoded text),
+        `spec["Volumes"][0]["ConfigFileVolume"]["Files"][0]["Mode"]` ("0644"),
+        `spec["Containers"][0]["LivenessProbe"]["PeriodSeconds"]`, `spec["TerminationGracePeriodSeconds"]`.
+        """
+        return self._found(f"groups/{quote(container_group_id)}/spec")
+
+    def deletions(self) -> list[dict[str, Any]]:
+        """Each DeleteContainerGroup so far, oldest first, as a graceful stop: ContainerGroupId,
+        ContainerGroupName, Time, Timestamp, Status, GracePeriodSeconds and Containers [{Name, State, PreStop}]."""
+        return list(self._call("GET", "deletions")["deletions"])
 
     def delete_group(self, container_group_id: str) -> None:
         """Delete a group behind the operator's back (drift)."""

@@ -4,11 +4,16 @@ Routes (JSON in and out):
   GET    /_emulator/health
   GET    /_emulator/groups                      all visible groups, as DescribeContainerGroups renders them
   GET    /_emulator/groups/{id}                 one group (404 when unknown or gone)
+  GET    /_emulator/groups/{id}/spec            what the group holds (model.GroupSpec.to_dict): volumes with
+                                                config files decoded, mounts, files by path, probes, hooks,
+                                                security context, grace period, ephemeral storage, sysctls
   DELETE /_emulator/groups/{id}                 delete it behind the client's back (drift)
   POST   /_emulator/groups/{id}/expire          reclaim it now (spot): status Expired
   POST   /_emulator/groups/{id}/hide            {times: N >= 1, default 1}: the next N DescribeContainerGroups /
                                                 DescribeContainerGroupStatus answers that would list it omit it
   GET    /_emulator/requests[?action=Action]    the request log; DELETE clears it
+  GET    /_emulator/deletions                   {deletions: [...]}: each DeleteContainerGroup's graceful stop
+                                                (grace period, preStop handler per container), oldest first
   GET    /_emulator/acr-instances               the registry catalog; POST adds {acrInstances, privateRegistries}
   GET    /_emulator/faults                      PUT /_emulator/faults/{action} sets one (body: Fault's fields,
                                                 e.g. latency_seconds, response_delay_seconds); DELETE [/{action}]
@@ -19,7 +24,8 @@ Routes (JSON in and out):
   GET    /_emulator/timings                     PUT with some fields changes them
   GET    /_emulator/clock                       POST /_emulator/clock/advance {seconds}
   POST   /_emulator/access-keys                 {accessKeyId, accessKeySecret, securityToken?}
-  POST   /_emulator/reset                       forget groups, tokens, the log, faults and the clock offset
+  POST   /_emulator/reset                       forget groups, tokens, deletions, the log, faults and the clock
+                                                offset
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ def _route(
         return 200, {"ok": True, "url": emulator.url}
     if head == "groups":
         return _groups(emulator, method, rest, body)
+    if head == "deletions" and method == "GET" and not rest:
+        return 200, {"deletions": emulator.backend.deletions()}
     if head == "requests":
         if method == "GET":
             action = query.get("action", [None])[0]
@@ -108,6 +116,11 @@ def _groups(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answ
     if len(rest) == 1 and method == "GET":
         group = backend.get_group(rest[0])
         return (200, group) if group is not None else (404, {"error": f"no group {rest[0]}"})
+    if len(rest) == 2 and rest[1] == "spec" and method == "GET":
+        spec = backend.group_spec(rest[0])
+        if spec is None:
+            return 404, {"error": f"no group {rest[0]}"}
+        return 200, {"ContainerGroupId": rest[0], **spec.to_dict()}
     if len(rest) == 1 and method == "DELETE":
         return (200, {"deleted": rest[0]}) if backend.remove_group(rest[0]) else (404, {"error": "no group"})
     if len(rest) == 2 and rest[1] == "expire" and method == "POST":

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from eci_emulator import errors
-from eci_emulator.clock import Clock
+from eci_emulator.clock import Clock, iso8601
+from eci_emulator.container_settings import hook
 from eci_emulator.errors import EciError
 from eci_emulator.lifecycle import (
     ContainerRun,
@@ -28,7 +29,7 @@ from eci_emulator.lifecycle import (
     vanished,
     view_group,
 )
-from eci_emulator.model import GroupSpec, parse_create, parse_update
+from eci_emulator.model import DEFAULT_GRACE_PERIOD_SECONDS, GroupSpec, parse_create, parse_update
 from eci_emulator.registries import RegistryCatalog
 from eci_emulator.render import recent_events, render_event, render_group, render_status
 from eci_emulator.validation import GROUP_STATUSES, Reader, check_parameters, nest
@@ -78,6 +79,7 @@ class Backend:
         self._lock = threading.RLock()
         self._groups: dict[str, Group] = {}
         self._tokens: dict[tuple[str, str], _Remembered] = {}
+        self._deletions: list[dict[str, Any]] = []
         self._seq = 0
         self._handlers: dict[str, Callable[[dict[str, str], bool], dict[str, Any]]] = {
             "CreateContainerGroup": self._create,
@@ -395,8 +397,9 @@ class Backend:
             replayed = self._replay("DeleteContainerGroup", own)
             if replayed is not None:
                 return replayed
-            group, _view = self._find(own)
+            group, view = self._find(own)
             del self._groups[group.container_group_id]
+            self._deletions.append(_deletion(group, view, self.clock.now()))
             response = {"RequestId": new_request_id()}
             self._remember("DeleteContainerGroup", own, response)
             return response
@@ -476,10 +479,42 @@ class Backend:
             group.hidden = times
             return True
 
+    def deletions(self) -> list[dict[str, Any]]:
+        """What each DeleteContainerGroup would have done to stop the group gracefully, oldest first."""
+        with self._lock:
+            return [dict(deletion) for deletion in self._deletions]
+
     def reset(self) -> None:
         with self._lock:
             self._groups.clear()
             self._tokens.clear()
+            self._deletions.clear()
+
+
+def _deletion(group: Group, view: GroupView, now: float) -> dict[str, Any]:
+    """A DeleteContainerGroup as a graceful stop: the grace period and each container's preStop handler.
+
+    The group is gone at once (as before); this records what the stop would run. The reference gives no
+    default for TerminationGracePeriodSeconds: the emulator's choice is Kubernetes's 30 seconds. The kubelet
+    runs a preStop hook only in a running container: State says whether it was.
+    """
+    grace = group.spec.termination_grace_period_seconds
+    return {
+        "ContainerGroupId": group.container_group_id,
+        "ContainerGroupName": group.spec.name,
+        "Time": iso8601(now),
+        "Timestamp": now,
+        "Status": view.status,
+        "GracePeriodSeconds": DEFAULT_GRACE_PERIOD_SECONDS if grace is None else grace,
+        "Containers": [
+            {
+                "Name": run.spec.name,
+                "State": container.state["State"],
+                "PreStop": hook(run.spec.raw, "PreStop"),
+            }
+            for run, container in zip(group.containers, view.containers, strict=True)
+        ],
+    }
 
 
 def _killing(group: Group, name: str, now: float) -> Event:

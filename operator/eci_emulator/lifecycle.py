@@ -5,6 +5,19 @@ containers run one after another and its images are pulled; containers start at 
 carrying the test knobs runs ECI_EMULATOR_RUN_SECONDS and exits with ECI_EMULATOR_EXIT_CODE; the restart
 policy then decides whether it is restarted after a back-off (RestartCount + 1) or stays Terminated.
 Update and Restart replan the containers after an Updating/Restarting window.
+
+Probes (ECI's user guide: a failing liveness probe restarts the container as the restart policy says; a
+container whose readiness probe fails is not ready; no probe means healthy and ready). The timing and the
+wording of the events are not in ECI's documents; the emulator follows the kubelet, whose states and events
+ECI's answers carry:
+- readiness probes run at InitialDelaySeconds + k x PeriodSeconds (k = 0, 1, ...) of each run: the container
+  is Ready from the first that passes, at InitialDelaySeconds; with ECI_EMULATOR_READINESS_FAILS=true every
+  one fails (a Warning `Unhealthy` event "Readiness probe failed: ...", counted) and it is never Ready;
+- with ECI_EMULATOR_LIVENESS_FAILS=true the liveness probe fails at InitialDelaySeconds + k x PeriodSeconds
+  (k = 1 ... FailureThreshold; `Unhealthy`, "Liveness probe failed: ..."), and at the last the container is
+  killed (a Normal `Killing` event "Container NAME failed liveness probe, will be restarted"), exit code 137
+  (the SIGKILL the kubelet ends with), so it is restarted (CrashLoopBackOff in between) unless the restart
+  policy is Never. The group stays Running while it restarts.
 """
 
 from __future__ import annotations
@@ -15,11 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eci_emulator.clock import iso8601
+from eci_emulator.container_settings import Probe
 from eci_emulator.model import ContainerSpec, GroupSpec
 from eci_emulator.registries import INVALID_IMAGE_NAME, PullResult, RegistryCatalog
 
 INFINITY = math.inf
 MIN_RUN_SECONDS = 0.001
+LIVENESS_EXIT_CODE = 137
 
 
 @dataclass
@@ -143,12 +158,23 @@ def _terminated(exit_code: int, started: float, finished: float) -> dict[str, An
     )
 
 
+def liveness_kill_seconds(spec: ContainerSpec) -> float | None:
+    """When a failing liveness probe kills the container, in seconds after it starts (None: never)."""
+    probe = spec.liveness_probe
+    if probe is None or not spec.liveness_fails:
+        return None
+    return max(probe.initial_delay_seconds + probe.period_seconds * probe.failure_threshold, MIN_RUN_SECONDS)
+
+
 def run_length(spec: ContainerSpec, timings: Timings) -> tuple[float | None, int]:
-    """(seconds the container runs or None for ever, exit code)."""
+    """(seconds the container runs or None for ever, exit code); a liveness kill ends it first."""
     seconds = spec.run_seconds
     if seconds is None and spec.init:
         seconds = timings.init_container_seconds
     exit_code = spec.exit_code or 0
+    kill = liveness_kill_seconds(spec)
+    if kill is not None and (seconds is None or kill < seconds):
+        return kill, LIVENESS_EXIT_CODE
     if seconds is None:
         return None, exit_code
     return max(seconds, MIN_RUN_SECONDS), exit_code
@@ -224,7 +250,12 @@ def progress_container(run: ContainerRun, now: float, timings: Timings) -> Conta
 
 
 def view_container(
-    run: ContainerRun, now: float, timings: Timings, group_id: str, waiting_reason: str = "ContainerCreating"
+    run: ContainerRun,
+    now: float,
+    timings: Timings,
+    group_id: str,
+    waiting_reason: str = "ContainerCreating",
+    pod_ip: str = "",
 ) -> ContainerView:
     """The container as seen at `now`, with the kubelet-style events of its incarnation."""
     spec = run.spec
@@ -294,19 +325,27 @@ def view_container(
     )
     seconds, exit_code = run_length(spec, timings)
     elapsed = now - run.run_at
+    probes = _ProbeRuns(spec, run.run_at, seconds, involved, pod_ip)
     if seconds is None:
         _started_events(events, spec.name, run.run_at, run.run_at, 1, involved)
+        events.extend(probes.events(0, run.run_at, now))
         state = _state("Running", StartTime=iso8601(run.run_at))
-        return ContainerView(state, previous, True, run.restart_base, True, None, None, events)
+        return ContainerView(
+            state, previous, _ready(spec, elapsed), run.restart_base, True, None, None, events
+        )
     if not run.restarts:
         _started_events(events, spec.name, run.run_at, run.run_at, 1, involved)
         if elapsed < seconds:
+            events.extend(probes.events(0, run.run_at, now))
             state = _state("Running", StartTime=iso8601(run.run_at))
-            return ContainerView(state, previous, True, run.restart_base, True, None, None, events)
+            ready = _ready(spec, elapsed)
+            return ContainerView(state, previous, ready, run.restart_base, True, None, None, events)
+        events.extend(probes.events(1, None, now))
         finished = run.run_at + seconds
         state = _terminated(exit_code, run.run_at, finished)
         return ContainerView(state, previous, False, run.restart_base, True, finished, exit_code, events)
     cycle = seconds + timings.restart_backoff_seconds
+    probes.cycle = cycle
     completed_cycles = int(elapsed // cycle) if cycle > 0 else 0
     offset = elapsed - completed_cycles * cycle
     last_start = run.run_at + completed_cycles * cycle
@@ -317,7 +356,8 @@ def view_container(
             prior_start = last_start - cycle
             previous = _terminated(exit_code, prior_start, prior_start + seconds)
         state = _state("Running", StartTime=iso8601(last_start))
-        ready = True
+        ready = _ready(spec, offset)
+        events.extend(probes.events(completed_cycles, last_start, now))
     else:
         starts = completed_cycles + 1
         restart_count = run.restart_base + completed_cycles
@@ -328,6 +368,7 @@ def view_container(
             Message=f"back-off restarting failed container={spec.name}",
         )
         ready = False
+        events.extend(probes.events(completed_cycles + 1, None, now))
     _started_events(events, spec.name, run.run_at, last_start, starts, involved)
     backoffs = completed_cycles + (0 if offset < seconds else 1)
     if backoffs:
@@ -369,6 +410,82 @@ def _invalid_image_view(
         "Waiting", Reason=INVALID_IMAGE_NAME, Message=run.pull.message, DetailStatus=run.pull.message
     )
     return ContainerView(state, previous, False, run.restart_base, False, None, None, events)
+
+
+def _ready(spec: ContainerSpec, running_for: float) -> bool:
+    """Whether a container that has run `running_for` seconds of its current run is Ready."""
+    probe = spec.readiness_probe
+    return probe is None or (not spec.readiness_fails and running_for >= probe.initial_delay_seconds)
+
+
+@dataclass
+class _ProbeRuns:
+    """The probe events of a container whose runs (of `seconds` each, one per `cycle`) start at `run_at`."""
+
+    spec: ContainerSpec
+    run_at: float
+    seconds: float | None
+    involved: str
+    pod_ip: str
+    cycle: float = 0.0
+
+    def events(self, finished: int, running_since: float | None, now: float) -> list[Event]:
+        """Events of `finished` whole runs and of the current one (running since `running_since`, or None)."""
+        events: list[Event] = []
+        spec = self.spec
+        readiness, liveness = spec.readiness_probe, spec.liveness_probe
+        if readiness is not None and spec.readiness_fails:
+            events.extend(self._failures("Readiness", readiness, 0, finished, running_since, now))
+        if liveness is not None and spec.liveness_fails:
+            events.extend(self._failures("Liveness", liveness, 1, finished, running_since, now))
+            kill = liveness_kill_seconds(spec)
+            if finished and kill is not None and self.seconds == kill:
+                last = self.run_at + (finished - 1) * self.cycle + kill
+                message = f"Container {spec.name} failed liveness probe, will be restarted"
+                first = self.run_at + kill
+                events.append(Event("Normal", "Killing", message, first, last, finished, self.involved))
+        return events
+
+    def _failures(
+        self,
+        kind: str,
+        probe: Probe,
+        first_index: int,
+        finished: int,
+        running_since: float | None,
+        now: float,
+    ) -> list[Event]:
+        """One counted `Unhealthy` event for the failed probes at InitialDelaySeconds + k x PeriodSeconds,
+        k >= first_index, of each run so far."""
+        delay, period = probe.initial_delay_seconds, probe.period_seconds
+
+        def count(running_for: float) -> int:
+            if running_for < delay + first_index * period:
+                return 0
+            return int((running_for - delay) // period) - first_index + 1
+
+        per_run = count(self.seconds) if finished and self.seconds is not None else 0
+        current = count(now - running_since) if running_since is not None else 0
+        offset = delay + first_index * period
+        first_runs = [self.run_at] if per_run else []
+        last_runs = [self.run_at + (finished - 1) * self.cycle + (per_run - 1) * period] if per_run else []
+        if current and running_since is not None:
+            first_runs.append(running_since)
+            last_runs.append(running_since + (current - 1) * period)
+        if not first_runs:
+            return []
+        message = f"{kind} probe failed: {probe.failure(self.pod_ip)}"
+        return [
+            Event(
+                "Warning",
+                "Unhealthy",
+                message,
+                first_runs[0] + offset,
+                last_runs[-1] + offset,
+                finished * per_run + current,
+                self.involved,
+            )
+        ]
 
 
 def _started_events(
@@ -433,7 +550,10 @@ def view_group(group: Group, now: float, timings: Timings, detail: bool = True) 
             view_container(run, now, timings, group_id, "PodInitializing") for run in group.init_containers
         ]
         waiting_reason = "PodInitializing" if group.init_containers else "ContainerCreating"
-        views = [view_container(run, now, timings, group_id, waiting_reason) for run in group.containers]
+        views = [
+            view_container(run, now, timings, group_id, waiting_reason, group.intranet_ip)
+            for run in group.containers
+        ]
         for view in (*init_views, *views):
             events.extend(view.events)
         events.extend(event for event in group.extra_events if event.first <= now)

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
 from eci_emulator import errors
+from eci_emulator.api_parameters import ACTION_PARAMETERS
+from eci_emulator.container_settings import (
+    UPDATE_SPELLINGS,
+    Probe,
+    check_container_settings,
+    check_sysctls,
+    held_spelling,
+    hook,
+    probe,
+    security_context,
+)
 from eci_emulator.registries import AcrRegistryInfo, RegistryCredential
-from eci_emulator.validation import Reader
+from eci_emulator.validation import DNS_LABEL, Reader, check_count
+from eci_emulator.volumes import (
+    check_mounts,
+    check_volumes,
+    mount_view,
+    mounted_files,
+    updated_volumes,
+    volume_view,
+)
 
+# Test knobs: environment variables of a container that steer what the emulator makes it do.
 EXIT_CODE_KNOB = "ECI_EMULATOR_EXIT_CODE"
 RUN_SECONDS_KNOB = "ECI_EMULATOR_RUN_SECONDS"
+READINESS_FAILS_KNOB = "ECI_EMULATOR_READINESS_FAILS"
+"""true: the container's readiness probe fails at every period (the container runs, never Ready)."""
+LIVENESS_FAILS_KNOB = "ECI_EMULATOR_LIVENESS_FAILS"
+"""true: the container's liveness probe fails; the container is killed FailureThreshold periods after its
+InitialDelaySeconds and restarted as the restart policy says."""
 
 # ECI: 2-128 characters, lower-case letters, digits and hyphens, no hyphen at either end.
 _GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,126}[a-z0-9]")
-# Container names follow the Kubernetes DNS label rule.
-_CONTAINER_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 MAX_TAGS = 20
 MAX_VSWITCHES = 10
 # List and length limits of CreateContainerGroup / UpdateContainerGroup (help.aliyun.com/document_detail/
@@ -34,6 +58,47 @@ MAX_CONTAINERS = 20
 MAX_ARGS = 10
 MAX_ENV_VALUE = 256
 MAX_ACR_REGISTRY_INFOS = 10
+# Group-level create-only settings. TerminationGracePeriodSeconds: the reference gives seconds (example 60)
+# and no range or default; the emulator takes any non-negative integer and, when none was sent, Kubernetes's
+# 30 as the grace period of a deletion (see Backend.deletions). EphemeralStorage: GiB added to the free 30
+# GiB, no range in the reference; the emulator takes 1 to 32768 (the largest disk the reference names).
+DEFAULT_GRACE_PERIOD_SECONDS = 30
+MAX_EPHEMERAL_STORAGE_GIB = 32768
+
+
+def _knob_integer(value: str) -> bool:
+    return re.fullmatch(r"-?\d+", value) is not None
+
+
+def _knob_seconds(value: str) -> bool:
+    try:
+        return float(value) >= 0
+    except ValueError:
+        return False
+
+
+_KNOBS: dict[str, tuple[Callable[[str], bool], str]] = {
+    EXIT_CODE_KNOB: (_knob_integer, "must be an integer"),
+    RUN_SECONDS_KNOB: (_knob_seconds, "must be a non-negative number"),
+    READINESS_FAILS_KNOB: (lambda value: value in ("true", "false"), "must be true or false"),
+    LIVENESS_FAILS_KNOB: (lambda value: value in ("true", "false"), "must be true or false"),
+}
+
+
+def _create_only(kind: str) -> frozenset[str]:
+    """A container's sub-parameters that CreateContainerGroup takes and UpdateContainerGroup does not."""
+
+    def keys(action: str) -> set[str]:
+        prefix = f"{kind}.N."
+        return {
+            name[len(prefix) :].split(".")[0] for name in ACTION_PARAMETERS[action] if name.startswith(prefix)
+        }
+
+    spelt_otherwise = set(UPDATE_SPELLINGS.values())
+    return frozenset(keys("CreateContainerGroup") - keys("UpdateContainerGroup") - spelt_otherwise)
+
+
+CREATE_ONLY_CONTAINER_KEYS = {kind: _create_only(kind) for kind in ("Container", "InitContainer")}
 
 
 @dataclass(frozen=True)
@@ -67,6 +132,48 @@ class ContainerSpec:
         value = self.env().get(RUN_SECONDS_KNOB)
         return None if value is None else float(value)
 
+    @cached_property
+    def liveness_probe(self) -> Probe | None:
+        return probe(self.raw, "LivenessProbe")
+
+    @cached_property
+    def readiness_probe(self) -> Probe | None:
+        return probe(self.raw, "ReadinessProbe")
+
+    @cached_property
+    def liveness_fails(self) -> bool:
+        return self.liveness_probe is not None and self.env().get(LIVENESS_FAILS_KNOB) == "true"
+
+    @cached_property
+    def readiness_fails(self) -> bool:
+        return self.readiness_probe is not None and self.env().get(READINESS_FAILS_KNOB) == "true"
+
+    def to_dict(self, volumes: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+        """The container as the group holds it; `volumes` are the group's, by name (for Files)."""
+        raw = self.raw
+        mounts = raw.get("VolumeMount", [])
+        liveness, readiness = self.liveness_probe, self.readiness_probe
+        return {
+            "Name": self.name,
+            "Image": self.image,
+            "EnvironmentVars": [
+                {
+                    "Key": item.get("Key", ""),
+                    "Value": item.get("Value", ""),
+                    "FieldPath": item.get("FieldRef", {}).get("FieldPath"),
+                }
+                for item in raw.get("EnvironmentVar", [])
+            ],
+            "VolumeMounts": [mount_view(mount) for mount in mounts],
+            "Files": mounted_files(mounts, volumes),
+            "LivenessProbe": None if liveness is None else liveness.to_dict(),
+            "ReadinessProbe": None if readiness is None else readiness.to_dict(),
+            "PostStart": hook(raw, "PostStart"),
+            "PreStop": hook(raw, "PreStop"),
+            "SecurityContext": security_context(raw),
+            "Parameters": copy.deepcopy(raw),
+        }
+
 
 @dataclass(frozen=True)
 class GroupSpec:
@@ -91,11 +198,38 @@ class GroupSpec:
     dns_config: dict[str, Any] = field(default_factory=dict)
     internet: bool = False
     resource_group_id: str = ""
+    termination_grace_period_seconds: int | None = None
+    ephemeral_storage: int | None = None
+    sysctls: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the group holds, as the admin API shows it (GET /_emulator/groups/{id}/spec).
+
+        Volumes with their typed settings (a ConfigFileVolume's files decoded, with their mode), and each
+        container's mounts, the configuration files it sees by absolute path, probes (defaults filled in),
+        lifecycle hooks and security context; the raw nested parameters under "Parameters". A setting that
+        was not sent is None.
+        """
+        volumes = {str(volume["Name"]): volume for volume in self.volumes}
+        return {
+            "ContainerGroupName": self.name,
+            "RegionId": self.region_id,
+            "ZoneId": self.zone_id,
+            "RestartPolicy": self.restart_policy,
+            "Cpu": self.cpu,
+            "Memory": self.memory,
+            "TerminationGracePeriodSeconds": self.termination_grace_period_seconds,
+            "EphemeralStorage": self.ephemeral_storage,
+            "Sysctls": [{"Name": name, "Value": value} for name, value in self.sysctls],
+            "Volumes": [volume_view(volume) for volume in self.volumes],
+            "Containers": [container.to_dict(volumes) for container in self.containers],
+            "InitContainers": [container.to_dict(volumes) for container in self.init_containers],
+        }
 
 
 def _check_container(reader: Reader, init: bool) -> ContainerSpec:
     name = reader.required("Name")
-    if not _CONTAINER_NAME.fullmatch(name):
+    if not DNS_LABEL.fullmatch(name):
         raise errors.invalid_parameter(
             f"The parameter {reader.name('Name')} ({name!r}) must be 1-63 lower-case letters, digits or "
             "hyphens, starting and ending with a letter or digit."
@@ -114,20 +248,11 @@ def _check_container(reader: Reader, init: bool) -> ContainerSpec:
     for variable in reader.items("EnvironmentVar"):
         key = variable.required("Key")
         value = variable.text("Value", max_length=MAX_ENV_VALUE) or ""
-        if key == EXIT_CODE_KNOB and not re.fullmatch(r"-?\d+", value):
-            raise errors.invalid_parameter(f"{variable.name('Value')}: {EXIT_CODE_KNOB} must be an integer.")
-        if key == RUN_SECONDS_KNOB:
-            try:
-                if float(value) < 0:
-                    raise ValueError(value)
-            except ValueError:
-                raise errors.invalid_parameter(
-                    f"{variable.name('Value')}: {RUN_SECONDS_KNOB} must be a non-negative number."
-                ) from None
-    for mount in reader.items("VolumeMount"):
-        mount.required("Name")
-        mount.required("MountPath")
-    return ContainerSpec(raw=dict(reader.node), init=init)
+        if key in _KNOBS and not _KNOBS[key][0](value):
+            raise errors.invalid_parameter(f"{variable.name('Value')}: {key} {_KNOBS[key][1]}.")
+    check_mounts(reader)
+    check_container_settings(reader)
+    return ContainerSpec(raw=held_spelling(dict(reader.node)), init=init)
 
 
 def parse_containers(params: Reader, key: str, init: bool) -> tuple[ContainerSpec, ...]:
@@ -138,17 +263,11 @@ def parse_containers(params: Reader, key: str, init: bool) -> tuple[ContainerSpe
 
 
 def _check_container_count(count: int) -> None:
-    if count > MAX_CONTAINERS:
-        raise errors.invalid_parameter(
-            f"The parameter Container.N takes at most {MAX_CONTAINERS} containers; got {count}."
-        )
+    check_count("Container.N", count, MAX_CONTAINERS, "containers")
 
 
 def _check_acr_registry_info_count(count: int) -> None:
-    if count > MAX_ACR_REGISTRY_INFOS:
-        raise errors.invalid_parameter(
-            f"The parameter AcrRegistryInfo.N takes at most {MAX_ACR_REGISTRY_INFOS} entries; got {count}."
-        )
+    check_count("AcrRegistryInfo.N", count, MAX_ACR_REGISTRY_INFOS, "entries")
 
 
 def parse_tags(params: Reader) -> tuple[tuple[str, str], ...]:
@@ -205,20 +324,14 @@ def _check_names_unique(containers: Sequence[ContainerSpec]) -> None:
 
 def _check_mounts(spec: GroupSpec) -> None:
     volume_names = {str(volume.get("Name")) for volume in spec.volumes}
-    for container in (*spec.containers, *spec.init_containers):
-        for mount in container.raw.get("VolumeMount", []):
-            if mount.get("Name") not in volume_names:
-                raise errors.invalid_parameter(
-                    f"Container {container.name} mounts volume {mount.get('Name')!r}, which is not among "
-                    "the Volume.N of the group."
-                )
-
-
-def _volumes(params: Reader) -> tuple[dict[str, Any], ...]:
-    for volume in params.items("Volume"):
-        volume.required("Name")
-        volume.required("Type")
-    return tuple(params.node.get("Volume", []))
+    for kind, containers in (("Container", spec.containers), ("InitContainer", spec.init_containers)):
+        for index, container in enumerate(containers, start=1):
+            for position, mount in enumerate(container.raw.get("VolumeMount", []), start=1):
+                if mount.get("Name") not in volume_names:
+                    raise errors.invalid_parameter(
+                        f"The parameter {kind}.{index}.VolumeMount.{position}.Name ({mount.get('Name')!r}, "
+                        f"container {container.name}) names no volume of the group (Volume.N.Name)."
+                    )
 
 
 def _sum_resources(containers: Sequence[ContainerSpec], key: str) -> float:
@@ -243,7 +356,7 @@ def parse_create(params: Reader) -> GroupSpec:
         raise errors.invalid_parameter(f"VSwitchId takes at most {MAX_VSWITCHES} vSwitch ids.")
     cpu = params.number("Cpu", minimum=0.01)
     memory = params.number("Memory", minimum=0.01)
-    for key in ("EipBandwidth", "ActiveDeadlineSeconds", "TerminationGracePeriodSeconds", "Ipv6AddressCount"):
+    for key in ("EipBandwidth", "ActiveDeadlineSeconds", "Ipv6AddressCount"):
         params.integer(key, 0)
     spec = GroupSpec(
         name=name,
@@ -261,10 +374,13 @@ def parse_create(params: Reader) -> GroupSpec:
         vswitch_id=vswitch_id,
         instance_type=params.text("InstanceType") or "",
         spot_strategy=params.text("SpotStrategy") or "NoSpot",
-        volumes=_volumes(params),
+        volumes=check_volumes(params, create=True),
         dns_config=dict(params.node.get("DnsConfig", {})),
         internet=params.boolean("AutoCreateEip") is True or bool(params.text("EipInstanceId")),
         resource_group_id=params.text("ResourceGroupId") or "",
+        termination_grace_period_seconds=params.integer("TerminationGracePeriodSeconds", 0),
+        ephemeral_storage=params.integer("EphemeralStorage", 1, MAX_EPHEMERAL_STORAGE_GIB),
+        sysctls=check_sysctls(params),
     )
     _check_mounts(spec)
     return spec
@@ -282,6 +398,31 @@ def _merge_containers(
     return tuple(merged.values())
 
 
+def _keep_create_only(
+    current: Sequence[ContainerSpec], given: Sequence[ContainerSpec], kind: str
+) -> tuple[ContainerSpec, ...]:
+    """The containers of a RenewUpdate, each keeping the create-only settings (SecurityContextPrivileged,
+    ...RunAsGroup, ...RunAsNonRoot, EnvironmentVarHide, TerminationMessage*) of the container it replaces.
+
+    UpdateContainerGroup cannot send them, so it cannot change them: the emulator's reading of the reference,
+    which lists them for CreateContainerGroup only.
+    """
+    held = {container.name: container.raw for container in current}
+    keys = CREATE_ONLY_CONTAINER_KEYS[kind]
+    return tuple(
+        replace(
+            container,
+            raw={
+                **{key: held[container.name][key] for key in keys & held[container.name].keys()},
+                **container.raw,
+            },
+        )
+        if container.name in held
+        else container
+        for container in given
+    )
+
+
 def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
     """Apply an UpdateContainerGroup: RenewUpdate replaces each list given, IncrementalUpdate merges.
 
@@ -295,12 +436,18 @@ def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
     changes: dict[str, Any] = {}
     if params.has("Container"):
         given = parse_containers(params, "Container", init=False)
-        changes["containers"] = _merge_containers(current.containers, given) if incremental else given
+        changes["containers"] = (
+            _merge_containers(current.containers, given)
+            if incremental
+            else _keep_create_only(current.containers, given, "Container")
+        )
         _check_container_count(len(changes["containers"]))
     if params.has("InitContainer"):
         given = parse_containers(params, "InitContainer", init=True)
         changes["init_containers"] = (
-            _merge_containers(current.init_containers, given) if incremental else given
+            _merge_containers(current.init_containers, given)
+            if incremental
+            else _keep_create_only(current.init_containers, given, "InitContainer")
         )
     if params.has("Tag"):
         tags = parse_tags(params)
@@ -319,8 +466,9 @@ def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
         credentials = parse_credentials(params)
         changes["credentials"] = (*current.credentials, *credentials) if incremental else credentials
     if params.has("Volume"):
-        volumes = _volumes(params)
-        changes["volumes"] = (*current.volumes, *volumes) if incremental else volumes
+        changes["volumes"] = updated_volumes(
+            current.volumes, check_volumes(params, create=False), incremental
+        )
     if params.has("DnsConfig"):
         changes["dns_config"] = dict(params.node["DnsConfig"])
     policy = params.text("RestartPolicy")

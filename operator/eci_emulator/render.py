@@ -1,10 +1,18 @@
-"""Response shapes of the Describe actions, as the ECI API reference documents them."""
+"""Response shapes of the Describe actions, as the ECI API reference documents them.
+
+DescribeContainerGroups' volumes, probes, security context, FieldRef variables, EphemeralStorage and
+EciSecurityContext take the names of the reference's response model (alibabacloud-eci20180808 2.1.0,
+DescribeContainerGroupsResponseBodyContainerGroups*). A setting that was not sent is left out (the reference
+does not say what ECI answers for it); a ConfigFileVolume's contents are shown as sent (Base64).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from eci_emulator.clock import iso8601
+from eci_emulator.container_settings import Probe
 from eci_emulator.lifecycle import ContainerView, Event, Group, GroupView
 from eci_emulator.model import ContainerSpec
 
@@ -57,10 +65,7 @@ def render_container(spec: ContainerSpec, view: ContainerView) -> dict[str, Any]
         "ImagePullPolicy": raw.get("ImagePullPolicy", "IfNotPresent"),
         "Commands": list(raw.get("Command", [])),
         "Args": list(raw.get("Arg", [])),
-        "EnvironmentVars": [
-            {"Key": item.get("Key", ""), "Value": item.get("Value", "")}
-            for item in raw.get("EnvironmentVar", [])
-        ],
+        "EnvironmentVars": [_variable(item) for item in raw.get("EnvironmentVar", [])],
         "Ports": [
             {"Port": int(item.get("Port", 0)), "Protocol": item.get("Protocol", "TCP")}
             for item in raw.get("Port", [])
@@ -71,14 +76,86 @@ def render_container(spec: ContainerSpec, view: ContainerView) -> dict[str, Any]
                 "MountPath": item.get("MountPath", ""),
                 "SubPath": item.get("SubPath", ""),
                 "ReadOnly": _bool(item.get("ReadOnly", "false")),
+                "MountPropagation": item.get("MountPropagation", "None"),
             }
             for item in raw.get("VolumeMount", [])
         ],
+        "LivenessProbe": _probe(spec.liveness_probe),
+        "ReadinessProbe": _probe(spec.readiness_probe),
+        "SecurityContext": _security_context(raw.get("SecurityContext", {})),
         "Ready": view.ready,
         "RestartCount": view.restart_count,
         "CurrentState": view.state,
         "PreviousState": view.previous or {"State": "", "Reason": "", "ExitCode": 0},
     }
+
+
+def _variable(item: Mapping[str, Any]) -> dict[str, Any]:
+    variable: dict[str, Any] = {"Key": item.get("Key", ""), "Value": item.get("Value", "")}
+    if "FieldRef" in item:
+        variable["ValueFrom"] = {"FieldRef": {"FieldPath": item["FieldRef"].get("FieldPath", "")}}
+    return variable
+
+
+def _probe(probe: Probe | None) -> dict[str, Any]:
+    if probe is None:
+        return {}
+    handler = probe.handler
+    rendered: dict[str, Any]
+    if "Exec" in handler:
+        rendered = {"Execs": list(handler["Exec"]["Command"])}
+    elif "HttpGet" in handler:
+        rendered = {"HttpGet": dict(handler["HttpGet"])}
+    else:
+        rendered = {"TcpSocket": {"Port": handler["TcpSocket"]["Port"]}}
+    return {
+        **rendered,
+        "InitialDelaySeconds": probe.initial_delay_seconds,
+        "PeriodSeconds": probe.period_seconds,
+        "SuccessThreshold": probe.success_threshold,
+        "FailureThreshold": probe.failure_threshold,
+        "TimeoutSeconds": probe.timeout_seconds,
+    }
+
+
+def _security_context(context: Mapping[str, Any]) -> dict[str, Any]:
+    rendered: dict[str, Any] = {"Capability": {"Adds": list(context.get("Capability", {}).get("Add", []))}}
+    if "ReadOnlyRootFilesystem" in context:
+        rendered["ReadOnlyRootFilesystem"] = _bool(context["ReadOnlyRootFilesystem"])
+    if "RunAsUser" in context:
+        rendered["RunAsUser"] = int(context["RunAsUser"])
+    return rendered
+
+
+# Describe's flat name of each volume setting: (Type, sub-parameter) -> response field.
+_VOLUME_FIELDS = {
+    ("EmptyDirVolume", "Medium"): "EmptyDirVolumeMedium",
+    ("EmptyDirVolume", "SizeLimit"): "EmptyDirVolumeSizeLimit",
+    ("NFSVolume", "Server"): "NFSVolumeServer",
+    ("NFSVolume", "Path"): "NFSVolumePath",
+    ("DiskVolume", "DiskId"): "DiskVolumeDiskId",
+    ("DiskVolume", "FsType"): "DiskVolumeFsType",
+    ("FlexVolume", "Driver"): "FlexVolumeDriver",
+    ("FlexVolume", "FsType"): "FlexVolumeFsType",
+    ("FlexVolume", "Options"): "FlexVolumeOptions",
+}
+
+
+def _volume(volume: Mapping[str, Any]) -> dict[str, Any]:
+    kind = str(volume["Type"])
+    settings: Mapping[str, Any] = volume.get(kind, {})
+    rendered: dict[str, Any] = {"Name": volume["Name"], "Type": kind}
+    for key, value in settings.items():
+        if (kind, key) in _VOLUME_FIELDS:
+            rendered[_VOLUME_FIELDS[(kind, key)]] = value
+    if kind == "NFSVolume":
+        rendered["NFSVolumeReadOnly"] = _bool(settings.get("ReadOnly", "false"))
+    if kind == "ConfigFileVolume":
+        rendered["ConfigFileVolumeConfigFileToPaths"] = [
+            {"Content": item.get("Content", ""), "Path": item.get("Path", "")}
+            for item in settings.get("ConfigFileToPath", [])
+        ]
+    return rendered
 
 
 def render_group(group: Group, view: GroupView, with_events: bool = True) -> dict[str, Any]:
@@ -116,7 +193,9 @@ def render_group(group: Group, view: GroupView, with_events: bool = True) -> dic
             render_container(run.spec, container_view)
             for run, container_view in zip(group.init_containers, view.init_containers, strict=True)
         ],
-        "Volumes": [dict(volume) for volume in spec.volumes],
+        "Volumes": [_volume(volume) for volume in spec.volumes],
+        "EphemeralStorage": spec.ephemeral_storage or 0,
+        "EciSecurityContext": {"Sysctls": [{"Name": name, "Value": value} for name, value in spec.sysctls]},
         "DnsConfig": {
             "NameServers": list(spec.dns_config.get("NameServer", [])),
             "Searches": list(spec.dns_config.get("Search", [])),

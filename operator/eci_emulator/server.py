@@ -204,8 +204,12 @@ class Emulator:
 
     def group_spec(self, container_group_id: str) -> GroupSpec | None:
         """What the group was created or last updated with (credentials included), for in-process tests
-        that check what ECI holds rather than what Describe shows."""
+        that check what ECI holds rather than what Describe shows; `.to_dict()` is the admin API's view."""
         return self.backend.group_spec(container_group_id)
+
+    def deletions(self) -> list[dict[str, Any]]:
+        """Each DeleteContainerGroup so far as a graceful stop (see AdminClient.deletions)."""
+        return self.backend.deletions()
 
     def requests(self, action: str | None = None) -> list[dict[str, Any]]:
         """The request log (secrets redacted), optionally for one action."""
@@ -227,7 +231,7 @@ class Emulator:
         self.rate_limiter.set(action, rate, burst)
 
     def reset(self) -> None:
-        """Forget groups, client tokens, the request log, faults and the clock offset."""
+        """Forget groups, client tokens, deletions, the request log, faults and the clock offset."""
         self.backend.reset()
         self.request_log.clear()
         self.faults.clear()

@@ -30,6 +30,9 @@ COMMON_PARAMETERS = frozenset(
     }
 )
 
+# A Kubernetes DNS label: container names (ECI follows Kubernetes) and, the emulator's choice where the reference
+# is silent, volume names.
+DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _INDEX_SEGMENT = re.compile(r"(?<=\.)\d+(?=\.|$)")
 _INTEGER = re.compile(r"-?\d+")
 _DECIMAL = re.compile(r"-?(\d+(\.\d*)?|\.\d+)")
@@ -107,11 +110,25 @@ ENUMS: dict[str, frozenset[str]] = {
         {"EmptyDirVolume", "NFSVolume", "ConfigFileVolume", "FlexVolume", "HostPathVolume", "DiskVolume"}
     ),
     "Volume.N.EmptyDirVolume.Medium": frozenset({"", "Memory", "LocalRaid0"}),
+    # The CreateContainerGroup reference: FlexVolume.Driver alicloud/disk, alicloud/nas or alicloud/oss;
+    # HostPathVolume.Type Directory or File; SecurityContext.Sysctl.N.Name only the two safe sysctls.
+    "Volume.N.FlexVolume.Driver": frozenset({"alicloud/disk", "alicloud/nas", "alicloud/oss"}),
+    "Volume.N.HostPathVolume.Type": frozenset({"Directory", "File"}),
+    "SecurityContext.Sysctl.N.Name": frozenset(
+        {"net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"}
+    ),
 }
 for _kind in ("Container", "InitContainer"):
     ENUMS[f"{_kind}.N.ImagePullPolicy"] = frozenset({"Always", "IfNotPresent", "Never"})
     ENUMS[f"{_kind}.N.Port.N.Protocol"] = frozenset({"TCP", "UDP", "SCTP"})
     ENUMS[f"{_kind}.N.TerminationMessagePolicy"] = frozenset({"File", "FallbackToLogsOnError"})
+    # The reference: MountPropagation None (the default), HostToContainer or Bidirectional; FieldRef.FieldPath
+    # "currently only status.podIP"; Capability.Add "currently only NET_ADMIN and NET_RAW".
+    ENUMS[f"{_kind}.N.VolumeMount.N.MountPropagation"] = frozenset(
+        {"None", "HostToContainer", "Bidirectional"}
+    )
+    ENUMS[f"{_kind}.N.EnvironmentVar.N.FieldRef.FieldPath"] = frozenset({"status.podIP"})
+    ENUMS[f"{_kind}.N.SecurityContext.Capability.Add.N"] = frozenset({"NET_ADMIN", "NET_RAW"})
     for _probe in ("LivenessProbe", "ReadinessProbe"):
         ENUMS[f"{_kind}.N.{_probe}.HttpGet.Scheme"] = frozenset({"HTTP", "HTTPS"})
     for _hook in ("PostStart", "PreStop"):
@@ -133,6 +150,14 @@ GROUP_STATUSES = frozenset(
 )
 
 
+def check_count(parameter: str, count: int, maximum: int, what: str) -> None:
+    """Refuse more than `maximum` entries of a list parameter (`Volume.N`), naming it."""
+    if count > maximum:
+        raise errors.invalid_parameter(
+            f"The parameter {parameter} takes at most {maximum} {what}; got {count}."
+        )
+
+
 def template_of(name: str) -> str:
     """`Container.2.Port.1.Port` -> `Container.N.Port.N.Port`."""
     return _INDEX_SEGMENT.sub("N", name)
@@ -151,14 +176,28 @@ def check_parameters(action: str, parameters: Mapping[str, str], strict: bool) -
         template = template_of(name)
         if template not in known and name != "RegionId":
             if strict:
-                raise errors.invalid_parameter(
-                    f"The parameter {name} is not a parameter of {action}; check its spelling and indexes."
-                )
+                raise errors.invalid_parameter(_not_a_parameter(action, name, template))
             continue
         _check_indexes(name)
         _check_value(name, template, value)
         own[name] = value
     return own
+
+
+def _not_a_parameter(action: str, name: str, template: str) -> str:
+    """Why `name` is refused: a name another action takes, or one spelt otherwise here, is said so."""
+    for other_spelling in (
+        template.replace("HttpHeader.", "HttpHeaders."),
+        template.replace("HttpHeaders.", "HttpHeader."),
+    ):
+        if other_spelling != template and other_spelling in ACTION_PARAMETERS[action]:
+            return f"The parameter {name} is spelt {other_spelling} in {action}."
+    if action == "UpdateContainerGroup" and template in ACTION_PARAMETERS["CreateContainerGroup"]:
+        return (
+            f"The parameter {name} cannot be changed by UpdateContainerGroup: only CreateContainerGroup sets "
+            f"it ({template} is not among UpdateContainerGroup's parameters)."
+        )
+    return f"The parameter {name} is not a parameter of {action}; check its spelling and indexes."
 
 
 def _check_indexes(name: str) -> None:
@@ -254,17 +293,24 @@ class Reader:
             raise errors.invalid_parameter(f"The parameter {self.name(key)} must not be empty.")
         return value
 
-    def integer(self, key: str, minimum: int | None = None, maximum: int | None = None) -> int | None:
-        raw = self.text(key)
+    def integer(
+        self, key: str, minimum: int | None = None, maximum: int | None = None, required: bool = False
+    ) -> int | None:
+        raw = self.text(key, required=required)
         if raw is None:
             return None
         if not _INTEGER.fullmatch(raw):
             raise errors.invalid_parameter(f"The parameter {self.name(key)} must be an integer, not {raw!r}.")
         value = int(raw)
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            raise errors.invalid_parameter(
-                f"The parameter {self.name(key)} must be between {minimum} and {maximum}, not {value}."
+            bounds = (
+                f"between {minimum} and {maximum}"
+                if minimum is not None and maximum is not None
+                else f"at least {minimum}"
+                if minimum is not None
+                else f"at most {maximum}"
             )
+            raise errors.invalid_parameter(f"The parameter {self.name(key)} must be {bounds}, not {value}.")
         return value
 
     def number(self, key: str, minimum: float = 0.0) -> float | None:
@@ -297,6 +343,22 @@ class Reader:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise errors.invalid_parameter(f"The parameter {self.name(key)} must be a list of N values.")
         return list(value)
+
+    def leaf_names(self) -> list[str]:
+        """The flat names of every value under this level, as they were sent (`Volume.2.NFSVolume.Server`)."""
+        names: list[str] = []
+        pending: list[tuple[str, Any]] = [(self.path, self.node)]
+        while pending:
+            path, node = pending.pop()
+            if isinstance(node, dict):
+                pending.extend((f"{path}.{key}", value) for key, value in reversed(node.items()))
+            elif isinstance(node, list):
+                pending.extend(
+                    (f"{path}.{index}", value) for index, value in reversed(list(enumerate(node, 1)))
+                )
+            else:
+                names.append(path)
+        return names
 
     def sub(self, key: str) -> Reader:
         value = self.node.get(key)

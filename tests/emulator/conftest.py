@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import RpcRequest
 from aliyunsdkeci.request.v20180808.CreateContainerGroupRequest import CreateContainerGroupRequest
@@ -31,6 +32,23 @@ def call(eci_emulator: EmulatorFixture, client: AcsClient) -> Call:  # noqa: F81
         return answer
 
     return _call
+
+
+def refused(call: Call, request_class: type[RpcRequest], **params: Any) -> ServerException:
+    """The error ECI answers to call(request_class, **params) (the call must fail)."""
+    with pytest.raises(ServerException) as raised:
+        call(request_class, **params)
+    return raised.value
+
+
+def refused_by_name(
+    call: Call, request_class: type[RpcRequest], fragment: str, code: str = "InvalidParameter", **params: Any
+) -> ServerException:
+    """refused(...), with ECI's error code `code` and a message that holds `fragment` (the parameter's name)."""
+    error = refused(call, request_class, **params)
+    assert error.get_error_code() == code, error.get_error_msg()
+    assert fragment in error.get_error_msg()
+    return error
 
 
 @pytest.fixture

@@ -17,18 +17,13 @@ from aliyunsdkeci.request.v20180808.UpdateContainerGroupRequest import UpdateCon
 
 from eci_emulator.pytest_plugin import EmulatorFixture
 from eci_emulator.testing import Call, container_params, prepare
+from tests.emulator.conftest import refused, refused_by_name
 
 BASE = {"ContainerGroupName": "web", **container_params(1, "main", "nginx:1.25")}
 
 
-def _refused(call: Call, request_class: type, **params: object) -> ServerException:
-    with pytest.raises(ServerException) as raised:
-        call(request_class, **params)
-    return raised.value
-
-
 def test_an_unknown_parameter_is_refused_by_name(call: Call) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **BASE, **{"Container.1.Imagee": "x"})
+    error = refused(call, CreateContainerGroupRequest, **BASE, **{"Container.1.Imagee": "x"})
     assert error.get_error_code() == "InvalidParameter"
     assert "Container.1.Imagee" in error.get_error_msg()
 
@@ -73,14 +68,12 @@ def test_lenient_mode_accepts_unknown_names(call: Call, eci_emulator: EmulatorFi
     ],
 )
 def test_bad_create_parameters_are_refused(call: Call, params: dict[str, str], fragment: str) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **params)
-    assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
-    assert fragment in error.get_error_msg()
+    refused_by_name(call, CreateContainerGroupRequest, fragment, **params)
 
 
 def test_twenty_one_tags_are_refused(call: Call) -> None:
     tags = {f"Tag.{n}.Key": f"k{n}" for n in range(1, 22)}
-    error = _refused(call, CreateContainerGroupRequest, **BASE, **tags)
+    error = refused(call, CreateContainerGroupRequest, **BASE, **tags)
     assert "At most 20 tags" in error.get_error_msg()
 
 
@@ -95,43 +88,43 @@ def test_twenty_one_tags_are_refused(call: Call) -> None:
     ],
 )
 def test_missing_required_parameters(call: Call, params: dict[str, str], missing: str) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **params)
+    error = refused(call, CreateContainerGroupRequest, **params)
     assert error.get_error_code() == "MissingParameter"
     assert f'"{missing}"' in error.get_error_msg()
 
 
 def test_twenty_one_ids_are_refused_twenty_are_fine(call: Call) -> None:
     ids = [f"eci-{n:020d}" for n in range(21)]
-    error = _refused(call, DescribeContainerGroupsRequest, ContainerGroupIds=json.dumps(ids))
+    error = refused(call, DescribeContainerGroupsRequest, ContainerGroupIds=json.dumps(ids))
     assert error.get_error_code() == "InvalidParameter"
     assert "at most 20" in error.get_error_msg()
     assert call(DescribeContainerGroupsRequest, ContainerGroupIds=json.dumps(ids[:20]))["TotalCount"] == 0
 
 
 def test_limit_above_twenty_is_refused(call: Call) -> None:
-    error = _refused(call, DescribeContainerGroupsRequest, Limit=21)
+    error = refused(call, DescribeContainerGroupsRequest, Limit=21)
     assert "between 1 and 20" in error.get_error_msg()
     assert call(DescribeContainerGroupsRequest, Limit=20)["ContainerGroups"] == []
 
 
 def test_container_group_ids_must_be_a_json_array(call: Call) -> None:
-    error = _refused(call, DescribeContainerGroupsRequest, ContainerGroupIds="eci-a,eci-b")
+    error = refused(call, DescribeContainerGroupsRequest, ContainerGroupIds="eci-a,eci-b")
     assert "JSON array" in error.get_error_msg()
 
 
 def test_status_filter_must_be_a_known_status(call: Call) -> None:
-    error = _refused(call, DescribeContainerGroupsRequest, Status="Sleeping")
+    error = refused(call, DescribeContainerGroupsRequest, Status="Sleeping")
     assert "Status" in error.get_error_msg()
 
 
 def test_status_limit_allows_two_hundred(call: Call) -> None:
     assert call(DescribeContainerGroupStatusRequest, Limit=200)["Data"] == []
-    error = _refused(call, DescribeContainerGroupStatusRequest, Limit=201)
+    error = refused(call, DescribeContainerGroupStatusRequest, Limit=201)
     assert error.get_error_code() == "InvalidParameter"
 
 
 def test_python_booleans_are_refused(call: Call, create: Callable[..., str]) -> None:
-    error = _refused(call, DescribeContainerGroupsRequest, WithEvent=True)
+    error = refused(call, DescribeContainerGroupsRequest, WithEvent=True)
     assert "true or false" in error.get_error_msg()
     create()
     assert call(DescribeContainerGroupsRequest, WithEvent="false")["ContainerGroups"][0]["Events"] == []
@@ -139,18 +132,18 @@ def test_python_booleans_are_refused(call: Call, create: Callable[..., str]) -> 
 
 def test_test_knobs_must_be_numbers(call: Call) -> None:
     params = {**BASE, **container_params(1, "main", "nginx", ECI_EMULATOR_EXIT_CODE="one")}
-    error = _refused(call, CreateContainerGroupRequest, **params)
+    error = refused(call, CreateContainerGroupRequest, **params)
     assert "ECI_EMULATOR_EXIT_CODE" in error.get_error_msg()
 
 
 def test_dry_run_validates_without_creating(call: Call, eci_emulator: EmulatorFixture) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **BASE, DryRun="true")
+    error = refused(call, CreateContainerGroupRequest, **BASE, DryRun="true")
     assert error.get_error_code() == "DryRunOperation"
     assert eci_emulator.backend.group_count() == 0
 
 
 def test_an_empty_id_list_is_refused(call: Call) -> None:
-    error = _refused(call, DescribeContainerGroupsRequest, ContainerGroupIds="[]")
+    error = refused(call, DescribeContainerGroupsRequest, ContainerGroupIds="[]")
     assert "no id" in error.get_error_msg()
 
 
@@ -190,9 +183,7 @@ def _containers(count: int) -> dict[str, str]:
 def test_list_and_length_limits_are_refused_by_name(
     call: Call, eci_emulator: EmulatorFixture, params: dict[str, str], fragment: str
 ) -> None:
-    error = _refused(call, CreateContainerGroupRequest, **{**BASE, **params})
-    assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
-    assert fragment in error.get_error_msg()
+    refused_by_name(call, CreateContainerGroupRequest, fragment, **{**BASE, **params})
     assert eci_emulator.backend.group_count() == 0
 
 
@@ -228,7 +219,7 @@ def test_update_limits_are_refused_by_name(
 ) -> None:
     group_id = create(**_acr_infos(6))
     eci_emulator.advance_clock(1)
-    error = _refused(
+    error = refused(
         call, UpdateContainerGroupRequest, ContainerGroupId=group_id, UpdateType=update_type, **params
     )
     assert error.get_error_code() == "InvalidParameter", error.get_error_msg()
