@@ -62,6 +62,8 @@ class Cluster:
         body = {**body, "metadata": {**body["metadata"], "namespace": self.namespace}}
         if body["kind"] == "Secret":
             return self.core.create_namespaced_secret(self.namespace, body).to_dict()  # type: ignore[no-any-return]
+        if body["kind"] == "ConfigMap":
+            return self.core.create_namespaced_config_map(self.namespace, body).to_dict()  # type: ignore[no-any-return]
         return self.custom.create_namespaced_custom_object(  # type: ignore[no-any-return]
             GROUP, VERSION, self.namespace, PLURAL, body
         )
