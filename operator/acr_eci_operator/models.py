@@ -378,6 +378,8 @@ class AcrContainerGroupSpec:
             "message": (
                 f"spec.{name} is immutable; set updateStrategy: Recreate to replace the container group"
             ),
+            # The error names spec.<name>, not just spec.
+            "fieldPath": f".{name}",
         }
         for name in IMMUTABLE_FIELDS
     )
