@@ -1,19 +1,23 @@
-"""The CRD's CEL rules, case by case: one table that both engines judge.
+"""The CRD's CEL rules, case by case: tables that both engines judge.
 
 tests/api/test_api_crd.py runs every case through cel-python (`cel_offline`), tests/api/test_api_cel_server.py
 through the real apiextensions-apiserver 1.36, and both must give the case's verdict and name its field. A new
-rule is proven on both by adding rows here: its allowed and refused objects (for a transition rule, the old
-spec too), the field its error must name (the node's path plus the rule's fieldPath) and a piece of its
-message.
+rule is proven on both by adding rows to `ACG_CASES`: its allowed and refused objects (for a transition
+rule, the old spec too), the field its error must name (the node's path plus the rule's fieldPath) and a
+piece of its message. `CONFORMANCE` is a small CRD of its own whose rows pin down how the server treats
+rules (which old values a transition rule sees, number types, Kubernetes' CEL libraries), so the offline
+evaluator is held to the server's behaviour.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from acr_eci_operator import models
+from tests.api.acg_testlib import load_crd
 
 DEFAULT_NAME = "cel-case"
 
@@ -39,17 +43,46 @@ class CelCase:
     def __post_init__(self) -> None:
         assert self.allowed == (self.field is None), f"{self.id}: a refused case names its field, no other"
 
-    def resource(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+
+@dataclass(frozen=True)
+class CelTable:
+    """A CRD and the cases its CEL rules must judge."""
+
+    crd: Mapping[str, Any]
+    cases: tuple[CelCase, ...]
+
+    @property
+    def group(self) -> str:
+        return str(self.crd["spec"]["group"])
+
+    @property
+    def version(self) -> str:
+        return str(self.crd["spec"]["versions"][0]["name"])
+
+    @property
+    def plural(self) -> str:
+        return str(self.crd["spec"]["names"]["plural"])
+
+    @property
+    def schema(self) -> Mapping[str, Any]:
+        schema: Mapping[str, Any] = self.crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        return schema
+
+    def resource(self, case: CelCase, spec: Mapping[str, Any]) -> dict[str, Any]:
         return {
-            "apiVersion": models.API_VERSION,
-            "kind": models.KIND,
-            "metadata": {"name": self.name},
+            "apiVersion": f"{self.group}/{self.version}",
+            "kind": self.crd["spec"]["names"]["kind"],
+            "metadata": {"name": case.name},
             "spec": dict(spec),
         }
 
 
 def spec_with(**fields: Any) -> dict[str, Any]:
     return {"containers": [{"name": "c1", "image": "nginx"}], "updateStrategy": "InPlace", **fields}
+
+
+def _refused(field: str, message: str) -> dict[str, Any]:
+    return {"allowed": False, "field": field, "message": message}
 
 
 # ------------------------------------------------------------- metadata.name as the ECI group name
@@ -125,13 +158,13 @@ def _immutable_cases() -> list[CelCase]:
     full = spec_with(**IMMUTABLE_VALUES)
     cases = []
     for name in models.IMMUTABLE_FIELDS:
-        refused = {"field": f"spec.{name}", "message": f"spec.{name} {IMMUTABLE_MESSAGE}"}
+        refused = _refused(f"spec.{name}", f"spec.{name} {IMMUTABLE_MESSAGE}")
         without = {key: value for key, value in full.items() if key != name}
         cases += [
-            CelCase(f"{name}-changed", {**full, name: CHANGED_VALUES[name]}, False, full, **refused),
-            CelCase(f"{name}-removed", without, False, full, **refused),
+            CelCase(f"{name}-changed", {**full, name: CHANGED_VALUES[name]}, old=full, **refused),
+            CelCase(f"{name}-removed", without, old=full, **refused),
             CelCase(
-                f"{name}-added", {**spec_with(), name: IMMUTABLE_VALUES[name]}, False, spec_with(), **refused
+                f"{name}-added", {**spec_with(), name: IMMUTABLE_VALUES[name]}, old=spec_with(), **refused
             ),
             CelCase(
                 f"{name}-changed-with-recreate",
@@ -215,7 +248,168 @@ def _tag_cases() -> list[CelCase]:
     ]
 
 
-CASES: list[CelCase] = [*_name_cases(), *_immutable_cases(), *_env_cases(), *_tag_cases()]
+ACG_CASES = (*_name_cases(), *_immutable_cases(), *_env_cases(), *_tag_cases())
+ACG = CelTable(load_crd(), ACG_CASES)
+"""The AcrContainerGroup CRD, as committed under crds/."""
 
-_ids = [case.id for case in CASES]
-assert len(set(_ids)) == len(_ids), "case ids must be unique"
+
+# ------------------------------------------------------- conformance: how the server runs rules
+
+
+def _rule(rule: str, message: str, **more: str) -> dict[str, str]:
+    return {"rule": rule, "message": message, **more}
+
+
+SIZE_IMMUTABLE = _rule("self.size == oldSelf.size", "size is immutable")
+CONFORMANCE_GROUP = "conformance.acr-operator.dev"
+CONFORMANCE_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"probes.{CONFORMANCE_GROUP}"},
+    "spec": {
+        "group": CONFORMANCE_GROUP,
+        "scope": "Namespaced",
+        "names": {"kind": "Probe", "plural": "probes", "singular": "probe", "listKind": "ProbeList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-validations": [
+                                    _rule(
+                                        "!has(self.sorted) || self.sorted.sum() <= 10",
+                                        "the sum is at most 10",
+                                        fieldPath=".sorted",
+                                    )
+                                ],
+                                "properties": {
+                                    # items of a listType=map list meet their old selves by key
+                                    "keyed": {
+                                        "type": "array",
+                                        "maxItems": 5,
+                                        "x-kubernetes-list-type": "map",
+                                        "x-kubernetes-list-map-keys": ["name"],
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["name", "size"],
+                                            "properties": {
+                                                "name": {"type": "string", "maxLength": 10},
+                                                "size": {"type": "integer"},
+                                            },
+                                            "x-kubernetes-validations": [SIZE_IMMUTABLE],
+                                        },
+                                    },
+                                    # map values meet theirs by key
+                                    "counts": {
+                                        "type": "object",
+                                        "maxProperties": 5,
+                                        "additionalProperties": {
+                                            "type": "integer",
+                                            "x-kubernetes-validations": [
+                                                _rule("self >= oldSelf", "counts may only grow")
+                                            ],
+                                        },
+                                    },
+                                    "path": {
+                                        "type": "string",
+                                        "maxLength": 64,
+                                        "x-kubernetes-validations": [
+                                            _rule("!self.split('/').exists(p, p == '..')", "no .. segment")
+                                        ],
+                                    },
+                                    "sorted": {
+                                        "type": "array",
+                                        "maxItems": 5,
+                                        "items": {"type": "integer"},
+                                        "x-kubernetes-validations": [
+                                            _rule("self.isSorted()", "must be sorted")
+                                        ],
+                                    },
+                                    "letters": {
+                                        "type": "string",
+                                        "maxLength": 20,
+                                        "x-kubernetes-validations": [
+                                            _rule("self.lowerAscii() == self", "lowercase only")
+                                        ],
+                                    },
+                                    # a number is a double, also when written as an integer
+                                    "ratio": {
+                                        "type": "number",
+                                        "x-kubernetes-validations": [_rule("self <= 1.0", "at most 1")],
+                                    },
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _keyed(*items: tuple[str, int]) -> dict[str, Any]:
+    return {"keyed": [{"name": name, "size": size} for name, size in items]}
+
+
+CONFORMANCE_CASES = (
+    CelCase("keyed-created", _keyed(("a", 1)), True),
+    CelCase(
+        "keyed-size-changed",
+        _keyed(("a", 2)),
+        old=_keyed(("a", 1)),
+        **_refused("spec.keyed[0]", "size is immutable"),
+    ),
+    CelCase("keyed-reordered", _keyed(("b", 2), ("a", 1)), True, old=_keyed(("a", 1), ("b", 2))),
+    CelCase(
+        "keyed-reordered-size-changed",
+        _keyed(("b", 3), ("a", 1)),
+        old=_keyed(("a", 1), ("b", 2)),
+        **_refused("spec.keyed[0]", "size is immutable"),
+    ),
+    CelCase("keyed-item-added", _keyed(("a", 1), ("b", 5)), True, old=_keyed(("a", 1))),
+    CelCase("keyed-item-renamed", _keyed(("b", 2)), True, old=_keyed(("a", 1))),
+    CelCase("counts-grow", {"counts": {"x": 3}}, True, old={"counts": {"x": 2}}),
+    CelCase("counts-new-key", {"counts": {"x": 2, "y": 0}}, True, old={"counts": {"x": 2}}),
+    CelCase(
+        "counts-shrink",
+        {"counts": {"x": 1}},
+        old={"counts": {"x": 2}},
+        **_refused("spec.counts[x]", "only grow"),
+    ),
+    CelCase("path-plain", {"path": "a/b..c/d"}, True),
+    CelCase("path-dot-dot", {"path": "a/../b"}, **_refused("spec.path", "no .. segment")),
+    CelCase("sorted", {"sorted": [1, 2, 2]}, True),
+    CelCase("unsorted", {"sorted": [2, 1]}, **_refused("spec.sorted", "must be sorted")),
+    CelCase("sorted-sum-too-big", {"sorted": [5, 6]}, **_refused("spec.sorted", "the sum is at most 10")),
+    CelCase("letters-lower", {"letters": "abc"}, True),
+    CelCase("letters-upper", {"letters": "aBc"}, **_refused("spec.letters", "lowercase only")),
+    CelCase("ratio-integer", {"ratio": 1}, True),
+    CelCase("ratio-fraction", {"ratio": 0.5}, True),
+    CelCase("ratio-too-big", {"ratio": 2}, **_refused("spec.ratio", "at most 1")),
+)
+CONFORMANCE = CelTable(CONFORMANCE_CRD, CONFORMANCE_CASES)
+
+
+def uncorrelatable_variant() -> dict[str, Any]:
+    """The conformance CRD with the keyed list's transition rule also on the items of an atomic list, which
+    never meet their old selves: the server refuses the CRD."""
+    crd = copy.deepcopy(CONFORMANCE_CRD)
+    crd["metadata"]["name"] = "probes.uncorrelatable.acr-operator.dev"
+    crd["spec"]["group"] = "uncorrelatable.acr-operator.dev"
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    atomic_items = copy.deepcopy(spec["properties"]["keyed"]["items"])
+    spec["properties"]["atomic"] = {"type": "array", "maxItems": 5, "items": atomic_items}
+    return crd
+
+
+TABLES = (ACG, CONFORMANCE)
+ALL_CASES = [(table, case) for table in TABLES for case in table.cases]
+ALL_CASE_IDS = [f"{table.plural}:{case.id}" for table, case in ALL_CASES]
+assert len(set(ALL_CASE_IDS)) == len(ALL_CASE_IDS), "case ids must be unique within a table"

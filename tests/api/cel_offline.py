@@ -10,8 +10,9 @@ its node:
   no correlated old node, so on a create.
 - Defaults are applied to both objects first (the server defaults the request and stored the old object
   defaulted); numbers are doubles, `date-time` strings timestamps, as the apiserver types them.
-- On an update, a failed rule that does not use `oldSelf` is ratcheted (a warning, not an error) when its
-  node, or else its nearest correlatable ancestor, is unchanged.
+- The apiserver's ratcheting (a failed rule that does not use `oldSelf` only warns when its node is
+  unchanged) is left out: it never changes a verdict here, since the old object was accepted by the same
+  rules, so such a rule passes again on an unchanged node.
 - The error names the node's path with the rule's `fieldPath` appended, as the server's does
   (`spec.zoneId`, `spec.containers[0].env[0]`); a rule that fails to evaluate is an error at the node.
 
@@ -28,12 +29,14 @@ import datetime
 import functools
 import itertools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import celpy
 from celpy import celtypes
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 Schema = Mapping[str, Any]
 
@@ -52,7 +55,7 @@ class CaseError(ValueError):
     rule feature this evaluator does not have."""
 
 
-def _is_sorted(items: celtypes.ListType) -> celtypes.BoolType:
+def _is_sorted(items: Any) -> celtypes.BoolType:
     return celtypes.BoolType(all(a <= b for a, b in itertools.pairwise(items)))
 
 
@@ -106,12 +109,48 @@ def violations(
 
     `schema` is the version's openAPIV3Schema; `new` and `old` are whole objects (apiVersion, kind,
     metadata.name, spec, ...)."""
+    misplaced = uncorrelatable_transition_rules(schema)
+    if misplaced:
+        raise CaseError(f"the server refuses this CRD: oldSelf where nothing correlates, at {misplaced}")
     new = with_defaults(schema, copy.deepcopy(dict(new)))
     old = with_defaults(schema, copy.deepcopy(dict(old))) if old is not None else None
-    ratchet = _Ratchet(current=(new, old) if old is not None else None, nearest=None)
     found: list[Violation] = []
-    _validate(_Node(schema, "", new, old, ratchet, root=True), found)
+    _validate(_Node(schema, "", new, old, root=True), found)
     return found
+
+
+def uncorrelatable_transition_rules(schema: Schema, path: str = "", correlated: bool = True) -> list[str]:
+    """Where a rule uses `oldSelf` in a part of the schema the server cannot correlate (below the items of
+    a list that is not `x-kubernetes-list-type: map`): the server refuses such a CRD."""
+    found = []
+    if not correlated:
+        found += [path for rule in schema.get("x-kubernetes-validations", ()) if _uses_old_self(rule["rule"])]
+    for name, child in schema.get("properties", {}).items():
+        found += uncorrelatable_transition_rules(child, _child(path, name), correlated)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, Mapping):
+        found += uncorrelatable_transition_rules(extra, f"{path}[*]", correlated)
+    if "items" in schema:
+        keeps = correlated and schema.get("x-kubernetes-list-type") == "map"
+        found += uncorrelatable_transition_rules(schema["items"], f"{path}[*]", keeps)
+    return found
+
+
+def _uses_old_self(rule: str) -> bool:
+    return re.search(r"\boldSelf\b", rule) is not None
+
+
+def rules(schema: Schema) -> Iterator[Mapping[str, Any]]:
+    """Every `x-kubernetes-validations` rule in a schema, at any depth."""
+    yield from schema.get("x-kubernetes-validations", ())
+    children = [
+        *schema.get("properties", {}).values(),
+        schema.get("items"),
+        schema.get("additionalProperties"),
+    ]
+    for child in children:
+        if isinstance(child, Mapping):
+            yield from rules(child)
 
 
 def with_defaults(schema: Schema, value: Any) -> Any:
@@ -131,41 +170,6 @@ def with_defaults(schema: Schema, value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class _Ratchet:
-    """apiserver's ratchetingOptions: the correlated (new, old) pair here, or None, and the nearest
-    correlated ancestor's."""
-
-    current: tuple[Any, Any] | None
-    nearest: tuple[Any, Any] | None
-
-    def unchanged(self) -> bool:
-        pair = self.current if self.current is not None else self.nearest
-        return pair is not None and pair[0] == pair[1]
-
-    def key(self, name: str) -> _Ratchet:
-        if self.current is None:
-            return self
-        if self.nearest is None and name in ("apiVersion", "kind"):
-            return _Ratchet(None, None)
-        new, old = self.current
-        pair = (new[name], old[name]) if _both_have(new, old, name) else None
-        return _Ratchet(pair, self.current)
-
-    def index(self, schema: Schema, position: int) -> _Ratchet:
-        if self.current is None:
-            return self
-        new, old = self.current
-        correlated = None
-        if isinstance(new, list) and isinstance(old, list):
-            correlated = _map_list_item(schema, old, new[position])
-        return _Ratchet((new[position], correlated) if correlated is not None else None, self.current)
-
-
-def _both_have(new: Any, old: Any, name: str) -> bool:
-    return isinstance(new, dict) and isinstance(old, dict) and name in new and name in old
-
-
 def _map_list_item(schema: Schema, old_items: list[Any], item: Any) -> Any:
     """The old item with the same keys as `item` in an `x-kubernetes-list-type: map` list, or None."""
     if schema.get("x-kubernetes-list-type") != "map" or not isinstance(item, dict):
@@ -183,13 +187,12 @@ def _child(path: str, name: str) -> str:
 
 @dataclass(frozen=True)
 class _Node:
-    """A place in the object: its schema, path, new value, correlated old value (or None) and ratcheting."""
+    """A place in the object: its schema, path, new value and correlated old value (or None)."""
 
     schema: Schema
     path: str
     new: Any
     old: Any
-    ratchet: _Ratchet
     root: bool = False
 
 
@@ -203,24 +206,24 @@ def _validate(node: _Node, found: list[Violation]) -> None:
         extra = schema.get("additionalProperties")
         for name, value in new.items():
             old_value = old.get(name) if isinstance(old, dict) else None
+            if node.root and name in ("apiVersion", "kind", "metadata"):
+                continue  # every resource has them, described or not; no rule sits inside them
             if name in properties:
-                child = _Node(properties[name], _child(path, name), value, old_value, node.ratchet.key(name))
-                _validate(child, found)
+                _validate(_Node(properties[name], _child(path, name), value, old_value), found)
             elif isinstance(extra, Mapping):
-                _validate(_Node(extra, f"{path}[{name}]", value, old_value, node.ratchet.key(name)), found)
-            elif not (node.root and name in ("apiVersion", "kind")) and path != "metadata":
+                _validate(_Node(extra, f"{path}[{name}]", value, old_value), found)
+            else:
                 raise CaseError(f"{_child(path, name)} is not in the schema: the apiserver would prune it")
     elif isinstance(new, list) and "items" in schema:
         for position, item in enumerate(new):
             old_item = _map_list_item(schema, old, item) if isinstance(old, list) else None
-            ratchet = node.ratchet.index(schema, position)
-            _validate(_Node(schema["items"], f"{path}[{position}]", item, old_item, ratchet), found)
+            _validate(_Node(schema["items"], f"{path}[{position}]", item, old_item), found)
 
 
 def _evaluate_rules(node: _Node, found: list[Violation]) -> None:
     for rule in node.schema.get("x-kubernetes-validations", ()):
         text = rule["rule"]
-        transition = re.search(r"\boldSelf\b", text) is not None
+        transition = _uses_old_self(text)
         if rule.get("optionalOldSelf"):
             raise CaseError(f"optionalOldSelf is not supported offline: {text}")
         if transition and node.old is None:
@@ -230,15 +233,13 @@ def _evaluate_rules(node: _Node, found: list[Violation]) -> None:
             variables["oldSelf"] = to_cel(node.schema, node.old, root=node.root)
         try:
             verdict = _run(text, variables)
-        except celpy.CELEvalError as error:
+        except CELEvalError as error:
             found.append(Violation(node.path, f"{error.args[0]} evaluating rule: {text}", text))
             continue
         if not isinstance(verdict, celtypes.BoolType):
             raise CaseError(f"rule {text!r} gave {verdict!r}, not a bool")
         if verdict:
             continue
-        if not transition and node.ratchet.unchanged():
-            continue  # ratcheted: the server only warns
         message = rule.get("message") or f"failed rule: {text}"
         if rule.get("messageExpression"):
             message = str(_run(rule["messageExpression"], variables))
@@ -271,7 +272,7 @@ def to_cel(schema: Schema, value: Any, *, root: bool = False) -> Any:
         return None
     kind = schema.get("type")
     if schema.get("x-kubernetes-int-or-string") or schema.get("x-kubernetes-preserve-unknown-fields"):
-        return celpy.json_to_cel(value)
+        return json_to_cel(value)
     if kind == "object":
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
@@ -280,7 +281,7 @@ def to_cel(schema: Schema, value: Any, *, root: bool = False) -> Any:
             if root and name == "metadata":
                 # A root rule sees metadata.name and metadata.generateName only.
                 item = {key: item[key] for key in ("name", "generateName") if key in item}
-                converted[celtypes.StringType(name)] = celpy.json_to_cel(item)
+                converted[celtypes.StringType(name)] = json_to_cel(item)
             elif name in properties:
                 converted[celtypes.StringType(name)] = to_cel(properties[name], item)
             elif isinstance(extra, Mapping):
@@ -305,4 +306,4 @@ def to_cel(schema: Schema, value: Any, *, root: bool = False) -> Any:
         return celtypes.DoubleType(float(value))
     if kind == "boolean":
         return celtypes.BoolType(value)
-    return celpy.json_to_cel(value)
+    return json_to_cel(value)

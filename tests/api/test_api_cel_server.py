@@ -19,7 +19,15 @@ from kubernetes.client.exceptions import ApiException
 
 from acr_eci_operator import models
 from tests.api.acg_testlib import apply_crd, load_crd
-from tests.api.cel_cases import CASES, CelCase
+from tests.api.cel_cases import (
+    ACG,
+    ALL_CASE_IDS,
+    ALL_CASES,
+    TABLES,
+    CelCase,
+    CelTable,
+    uncorrelatable_variant,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -35,9 +43,10 @@ PAIRWISE_RULE = {
 
 @pytest.fixture(scope="module")
 def cel_crd(apiextensions_api: Any) -> dict[str, Any]:
-    crd = load_crd()
-    apply_crd(apiextensions_api, crd)
-    return crd
+    """The AcrContainerGroup CRD, and the conformance CRD beside it, on the server."""
+    for table in TABLES:
+        apply_crd(apiextensions_api, dict(table.crd))
+    return dict(ACG.crd)
 
 
 @pytest.fixture(scope="module")
@@ -64,39 +73,23 @@ def test_the_generated_crd_is_established(apiextensions_api: Any, cel_crd: dict[
     assert conditions.get("NonStructuralSchema") is None
 
 
-def _create(custom: client.CustomObjectsApi, body: dict[str, Any]) -> dict[str, Any]:
-    created: dict[str, Any] = custom.create_namespaced_custom_object(
-        models.GROUP, models.VERSION, NAMESPACE, models.PLURAL, body
-    )
-    return created
-
-
-def _delete(custom: client.CustomObjectsApi, name: str) -> None:
-    try:
-        custom.delete_namespaced_custom_object(models.GROUP, models.VERSION, NAMESPACE, models.PLURAL, name)
-    except ApiException as error:
-        if error.status != 404:
-            raise
-
-
-@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_cel_case_on_the_server(custom: client.CustomObjectsApi, case: CelCase) -> None:
+@pytest.mark.parametrize(("table", "case"), ALL_CASES, ids=ALL_CASE_IDS)
+def test_cel_case_on_the_server(custom: client.CustomObjectsApi, table: CelTable, case: CelCase) -> None:
+    where = (table.group, table.version, NAMESPACE, table.plural)
+    body = table.resource(case, case.new)
     send: Callable[[], Any]
-    body = case.resource(case.new)
     try:
         if case.old is None:
 
             def send() -> Any:
-                return _create(custom, body)
+                return custom.create_namespaced_custom_object(*where, body)
 
         else:
-            stored = _create(custom, case.resource(case.old))
+            stored = custom.create_namespaced_custom_object(*where, table.resource(case, case.old))
             body["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"]
 
             def send() -> Any:
-                return custom.replace_namespaced_custom_object(
-                    models.GROUP, models.VERSION, NAMESPACE, models.PLURAL, case.name, body
-                )
+                return custom.replace_namespaced_custom_object(*where, case.name, body)
 
         expected = sorted([*([case.field] if case.field else []), *case.server_also])
         if not expected:
@@ -112,7 +105,11 @@ def test_cel_case_on_the_server(custom: client.CustomObjectsApi, case: CelCase) 
             assert f"{case.field}: Invalid value: " in answer["message"], answer["message"]
             assert case.message in answer["message"]
     finally:
-        _delete(custom, case.name)
+        try:
+            custom.delete_namespaced_custom_object(*where, case.name)
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
 
 def _budget_variant(labels_schema: dict[str, Any]) -> dict[str, Any]:
@@ -169,3 +166,14 @@ def test_the_same_rule_over_a_bounded_list_fits(apiextensions_api: Any, cel_crd:
         assert "spec: Invalid value: labels must be unique" in json.loads(refused.value.body)["message"]
     finally:
         extensions.delete_custom_resource_definition(crd["metadata"]["name"])
+
+
+def test_a_transition_rule_where_nothing_correlates_is_refused(apiextensions_api: Any, cel_crd: Any) -> None:
+    with pytest.raises(ApiException) as refused:
+        client.ApiextensionsV1Api(apiextensions_api).create_custom_resource_definition(
+            uncorrelatable_variant()
+        )
+    assert refused.value.status == 422
+    (cause,) = json.loads(refused.value.body)["details"]["causes"]
+    assert cause["field"].endswith("properties[atomic].items.x-kubernetes-validations[0].rule")
+    assert "oldSelf cannot be used on the uncorrelatable portion of the schema" in cause["message"]
