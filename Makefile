@@ -1,5 +1,5 @@
 # Everything a developer or CI needs, from a fresh Debian machine (as root) onwards.
-#   make test     venv + control plane + lint + types + the whole pytest suite
+#   make test     venv + both apiservers + lint + types + the whole pytest suite
 #   make demo     the operator end to end on the local control plane and emulator
 #   make cluster  a local kube-apiserver by hand (prints the KUBECONFIG to export)
 
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export ACR_ECI_CACHE ?= $(HOME)/.cache/acr-eci-operator
 PYTEST_ARGS ?=
 
-.PHONY: test lint typecheck pytest venv apiserver tools cluster demo emulator bench clean
+.PHONY: test lint typecheck pytest venv apiserver apiextensions tools cluster demo emulator bench clean
 
 venv: $(VENV)/.installed
 
@@ -23,6 +23,10 @@ $(VENV)/.installed: pyproject.toml
 apiserver:
 	bash scripts/build-kube-apiserver.sh >/dev/null
 
+# The CEL-enforcing apiextensions-apiserver 1.36 (tests/api/test_api_cel_server.py).
+apiextensions:
+	bash scripts/build-apiextensions-apiserver.sh >/dev/null
+
 tools:
 	bash scripts/fetch-tools.sh >/dev/null
 
@@ -34,7 +38,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict scripts/demo.py benchmarks/bench_poller.py benchmarks/bench_emulator.py
 
-pytest: venv apiserver tools
+pytest: venv apiserver apiextensions tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -26,6 +26,9 @@ GROUP_NAME_RULE = {
         "metadata.name is not a valid ECI container group name (2 to 128 lowercase letters, digits and "
         "hyphens, not starting or ending with a hyphen): set spec.containerGroupName"
     ),
+    # A root rule's error names no field (`<nil>`) without one; this is where the fix goes. (metadata.name
+    # cannot be named: the schema does not describe metadata's fields.)
+    "fieldPath": ".spec.containerGroupName",
 }
 
 PRINTER_COLUMNS = [

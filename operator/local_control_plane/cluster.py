@@ -2,7 +2,8 @@
 
 Both processes run in a temporary folder, on free ports, with token authentication and RBAC. They are
 started with PR_SET_PDEATHSIG so that they die with the Python process that started them, even when it
-is killed; `stop()` ends them by pid and waits for them.
+is killed; `stop()` ends them by pid and waits for them. The helpers here (build cache, etcd, process
+and kubeconfig helpers, LocalApiserver) also serve `apiextensions.py`, the CEL-enforcing 1.36 server.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,22 +54,26 @@ def service_account_user(namespace: str, name: str, token: str) -> TokenUser:
     )
 
 
-def ensure_apiserver_binary() -> Path:
-    """Return the cached kube-apiserver, building it first (minutes, with progress on stderr) if needed.
+def ensure_built(script: Path, override_variable: str, what: str) -> Path:
+    """Return the binary a build script caches, building it first (minutes, with progress on stderr) if
+    needed.
 
-    The build script owns the cache's layout and prints the binary's path; KUBE_APISERVER_BINARY
-    overrides it."""
-    override = os.environ.get("KUBE_APISERVER_BINARY")
+    The build script owns the cache's layout and prints the binary's path; the environment variable
+    `override_variable` overrides it."""
+    override = os.environ.get(override_variable)
     if override:
         return Path(override)
-    result = subprocess.run(["bash", str(BUILD_SCRIPT)], stdout=subprocess.PIPE, text=True, check=False)
+    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=False)
     lines = result.stdout.strip().splitlines()
     binary = Path(lines[-1]) if lines else None
     if result.returncode != 0 or binary is None or not binary.is_file():
-        raise ControlPlaneError(
-            f"building kube-apiserver failed (exit {result.returncode}); see the log above"
-        )
+        raise ControlPlaneError(f"building {what} failed (exit {result.returncode}); see the log above")
     return binary
+
+
+def ensure_apiserver_binary() -> Path:
+    """The cached kube-apiserver 1.20.2 (KUBE_APISERVER_BINARY overrides it)."""
+    return ensure_built(BUILD_SCRIPT, "KUBE_APISERVER_BINARY", "kube-apiserver")
 
 
 def free_port() -> int:
@@ -112,16 +117,55 @@ def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> Non
             process.wait(timeout)
 
 
-@dataclass
-class ControlPlane:
-    """A running etcd + kube-apiserver pair. Use `start()` / `stop()` or the `running()` context manager."""
+def start_etcd(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start etcd on free 127.0.0.1 ports with its data and log in workdir; returns it and its client URL."""
+    etcd = shutil.which("etcd")
+    if etcd is None:
+        raise ControlPlaneError("etcd is not installed: apt-get install etcd-server")
+    client_port, peer_port = free_port(), free_port()
+    client_url = f"http://127.0.0.1:{client_port}"
+    peer_url = f"http://127.0.0.1:{peer_port}"
+    process = start_process(
+        [
+            etcd,
+            "--name=local",
+            f"--data-dir={workdir / 'etcd'}",
+            f"--listen-client-urls={client_url}",
+            f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=local={peer_url}",
+            "--log-level=warn",
+        ],
+        workdir / "etcd.log",
+    )
+    return process, client_url
 
-    extra_tokens: Sequence[TokenUser] = ()
+
+def write_kubeconfig(path: Path, server: str, ca_path: Path, user: dict[str, str]) -> Path:
+    """Write a kubeconfig for one server and one user (`token`, or `client-certificate` and `client-key`)."""
+    credentials = "".join(f"    {key}: {value}\n" for key, value in user.items())
+    path.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters:\n- name: local\n  cluster:\n"
+        f"    server: {server}\n    certificate-authority: {ca_path}\n"
+        f"users:\n- name: user\n  user:\n{credentials}"
+        "contexts:\n- name: local\n  context:\n    cluster: local\n    user: user\n"
+        "    namespace: default\n"
+        "current-context: local\n"
+    )
+    return path
+
+
+@dataclass
+class LocalApiserver:
+    """An apiserver with its own etcd on 127.0.0.1, in one working folder (a temporary one unless given);
+    both processes are stopped together, by pid."""
+
     workdir: Path | None = None
-    apiserver_binary: Path | None = None
     host: str = "127.0.0.1"
     port: int = 0
-    admin_token: str = field(default_factory=lambda: os.urandom(16).hex())
+    etcd_url: str = ""
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     _own_workdir: bool = False
 
@@ -131,8 +175,76 @@ class ControlPlane:
 
     @property
     def kubeconfig_path(self) -> Path:
+        """The admin kubeconfig."""
         assert self.workdir is not None
         return self.workdir / "kubeconfig"
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
+
+    def _start_with_etcd(
+        self,
+        workdir_prefix: str,
+        launch: Callable[[Path], None],
+        ready: str,
+        timeout: float,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Start etcd, then `launch(workdir)` the apiserver, and wait until GET `ready` answers 200 (TLS,
+        certificate not checked), failing early if a process exits; stop everything on any failure."""
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix))
+            self._own_workdir = True
+        try:
+            etcd, self.etcd_url = start_etcd(self.workdir)
+            self.processes.append(etcd)
+            launch(self.workdir)
+            self._wait_ready(f"{self.server}{ready}", timeout, headers or {})
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self, url: str, timeout: float, headers: dict[str, str]) -> None:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(url, headers=headers)
+        deadline = time.monotonic() + timeout
+        last_error = "no answer"
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise ControlPlaneError(
+                        f"process {process.pid} exited with {process.returncode}; logs in {self.workdir}"
+                    )
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as error:
+                last_error = str(error)
+            time.sleep(0.2)
+        raise ControlPlaneError(
+            f"{url} not ready after {timeout:.0f}s ({last_error}); logs in {self.workdir}"
+        )
+
+    def stop(self) -> None:
+        """Stop every process by pid (the last started first), then remove a temporary workdir."""
+        for process in reversed(self.processes):
+            stop_process(process)
+        self.processes.clear()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass
+class ControlPlane(LocalApiserver):
+    """A running etcd + kube-apiserver pair. Use `start()` / `stop()` or the `running()` context manager."""
+
+    extra_tokens: Sequence[TokenUser] = ()
+    apiserver_binary: Path | None = None
+    admin_token: str = field(default_factory=lambda: os.urandom(16).hex())
 
     @property
     def apiserver_log(self) -> Path:
@@ -147,57 +259,19 @@ class ControlPlane:
 
     def kubeconfig_for(self, token: str, path: Path) -> Path:
         """Write a kubeconfig that talks to this apiserver with the given bearer token."""
-        path.write_text(
-            "apiVersion: v1\nkind: Config\n"
-            "clusters:\n- name: local\n  cluster:\n"
-            f"    server: {self.server}\n    certificate-authority: {self.ca_path}\n"
-            "users:\n- name: user\n  user:\n"
-            f"    token: {token}\n"
-            "contexts:\n- name: local\n  context:\n    cluster: local\n    user: user\n"
-            "    namespace: default\n"
-            "current-context: local\n"
-        )
-        return path
+        return write_kubeconfig(path, self.server, self.ca_path, {"token": token})
 
     def start(self, timeout: float = 60.0) -> ControlPlane:
         binary = self.apiserver_binary or ensure_apiserver_binary()
-        etcd = shutil.which("etcd")
-        if etcd is None:
-            raise ControlPlaneError("etcd is not installed: apt-get install etcd-server")
-        if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="acr-eci-control-plane-"))
-            self._own_workdir = True
-        workdir = self.workdir
-        try:
-            self._start_etcd(etcd, workdir)
-            self._start_apiserver(binary, workdir)
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        self._start_with_etcd(
+            "acr-eci-control-plane-",
+            lambda workdir: self._start_apiserver(binary, workdir),
+            "/readyz",
+            timeout,
+            headers={"Authorization": f"Bearer {self.admin_token}"},
+        )
         self.kubeconfig_for(self.admin_token, self.kubeconfig_path)
         return self
-
-    def _start_etcd(self, etcd: str, workdir: Path) -> None:
-        client_port, peer_port = free_port(), free_port()
-        self.etcd_url = f"http://127.0.0.1:{client_port}"
-        peer_url = f"http://127.0.0.1:{peer_port}"
-        self.processes.append(
-            start_process(
-                [
-                    etcd,
-                    "--name=local",
-                    f"--data-dir={workdir / 'etcd'}",
-                    f"--listen-client-urls={self.etcd_url}",
-                    f"--advertise-client-urls={self.etcd_url}",
-                    f"--listen-peer-urls={peer_url}",
-                    f"--initial-advertise-peer-urls={peer_url}",
-                    f"--initial-cluster=local={peer_url}",
-                    "--log-level=warn",
-                ],
-                workdir / "etcd.log",
-            )
-        )
 
     def _start_apiserver(self, binary: Path, workdir: Path) -> None:
         key = workdir / "service-account.key"
@@ -234,43 +308,6 @@ class ControlPlane:
                 self.apiserver_log,
             )
         )
-
-    def _wait_ready(self, timeout: float) -> None:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        request = urllib.request.Request(
-            f"{self.server}/readyz", headers={"Authorization": f"Bearer {self.admin_token}"}
-        )
-        deadline = time.monotonic() + timeout
-        last_error = "no answer"
-        while time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
-                    raise ControlPlaneError(
-                        f"process {process.pid} exited with {process.returncode}; logs in {self.workdir}"
-                    )
-            try:
-                with urllib.request.urlopen(request, context=context, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError) as error:
-                last_error = str(error)
-            time.sleep(0.2)
-        raise ControlPlaneError(
-            f"kube-apiserver not ready after {timeout:.0f}s ({last_error}); logs in {self.workdir}"
-        )
-
-    def stop(self) -> None:
-        for process in reversed(self.processes):
-            stop_process(process)
-        self.processes.clear()
-        if self._own_workdir and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-    @property
-    def pids(self) -> list[int]:
-        return [process.pid for process in self.processes]
 
 
 @contextlib.contextmanager

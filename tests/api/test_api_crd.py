@@ -1,41 +1,30 @@
-"""The CRD: generated from the models without drift, fully described, and its CEL rules correct."""
+"""The CRD: generated from the models without drift, fully described, and its CEL rules correct: every case
+of tests/api/cel_cases.py judged by cel-python here, as tests/api/test_api_cel_server.py has the real
+apiserver judge it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-import celpy
 import pytest
 
 from acr_eci_operator import crd, models
+from tests.api import cel_offline
 from tests.api.acg_testlib import CRD_PATH, load_crd
-
-IMMUTABLE_VALUES: dict[str, Any] = {
-    "containerGroupName": "group-a",
-    "regionId": "cn-beijing",
-    "zoneId": "cn-beijing-a",
-    "securityGroupId": "sg-aaa",
-    "vSwitchIds": ["vsw-aaa", "vsw-bbb"],
-    "instanceType": "ecs.c6.large",
-    "terminationGracePeriodSeconds": 30,
-    "ephemeralStorage": 20,
-    "securityContext": {"sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 1000"}]},
-}
-CHANGED_VALUES: dict[str, Any] = {
-    "containerGroupName": "group-b",
-    "regionId": "cn-hangzhou",
-    "zoneId": "cn-beijing-b",
-    "securityGroupId": "sg-bbb",
-    "vSwitchIds": ["vsw-bbb", "vsw-aaa"],
-    "instanceType": "ecs.g6.large",
-    "terminationGracePeriodSeconds": 60,
-    "ephemeralStorage": 40,
-    "securityContext": {"sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 2000"}]},
-}
+from tests.api.cel_cases import (
+    ALL_CASE_IDS,
+    ALL_CASES,
+    GROUP_NAMES,
+    TABLES,
+    CelCase,
+    CelTable,
+    uncorrelatable_variant,
+)
 
 
-def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+def walk(schema: Mapping[str, Any], path: str = "") -> Iterator[tuple[str, Mapping[str, Any]]]:
     yield path, schema
     for name, child in schema.get("properties", {}).items():
         yield from walk(child, f"{path}.{name}")
@@ -43,24 +32,15 @@ def walk(schema: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str
         yield from walk(schema["items"], f"{path}[]")
 
 
+@functools.cache
 def root_schema() -> dict[str, Any]:
+    """The committed CRD's schema, parsed once (read it, do not change it)."""
     schema: dict[str, Any] = load_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     return schema
 
 
 def rules_at(path: str) -> list[dict[str, str]]:
     return dict(walk(root_schema()))[path]["x-kubernetes-validations"]  # type: ignore[no-any-return]
-
-
-def evaluate(rule: str, **variables: Any) -> bool:
-    environment = celpy.Environment()
-    program = environment.program(environment.compile(rule))
-    result = program.evaluate({name: celpy.json_to_cel(value) for name, value in variables.items()})
-    return bool(result)
-
-
-def spec_with(**fields: Any) -> dict[str, Any]:
-    return {"containers": [{"name": "c1", "image": "nginx"}], "updateStrategy": "InPlace", **fields}
 
 
 def test_committed_crd_is_what_the_models_generate() -> None:
@@ -123,96 +103,48 @@ def test_schema_constraints() -> None:
     assert "password" not in schema[".spec.imageRegistryCredentials[]"]["properties"]
 
 
-@pytest.mark.parametrize(
-    ("name", "valid"),
-    [
-        ("ab", True),
-        ("nginx-test", True),
-        ("a" * 128, True),
-        ("a", False),
-        ("a" * 129, False),
-        ("-ab", False),
-        ("ab-", False),
-        ("Ab", False),
-        ("a_b", False),
-        ("a.b", False),
-    ],
-)
-def test_group_name_pattern(name: str, valid: bool) -> None:
+@pytest.mark.parametrize(("name", "valid"), GROUP_NAMES)
+def test_group_name_pattern_in_python(name: str, valid: bool) -> None:
     assert models.matches(models.GROUP_NAME_PATTERN, name) is valid
-    rule = rules_at("")[0]["rule"]
-    assert evaluate(rule, self={"metadata": {"name": name}, "spec": {}}) is valid
-    assert evaluate(rule, self={"metadata": {"name": name}, "spec": {"containerGroupName": "ok-name"}})
 
 
 def test_every_immutable_field_has_a_rule_naming_it() -> None:
-    rules = rules_at(".spec")[: len(models.IMMUTABLE_FIELDS)]
+    rules = rules_at(".spec")
+    assert len(rules) == len(models.IMMUTABLE_FIELDS)
     for name, rule in zip(models.IMMUTABLE_FIELDS, rules, strict=True):
         assert f"self.{name}" in rule["rule"]
         assert f"spec.{name}" in rule["message"]
+        assert rule["fieldPath"] == f".{name}"
 
 
-@pytest.mark.parametrize("field", models.IMMUTABLE_FIELDS)
-def test_immutable_rules_refuse_a_change_in_place(field: str) -> None:
-    old = spec_with(**IMMUTABLE_VALUES)
-    for changed in ({**old, field: CHANGED_VALUES[field]}, {k: v for k, v in old.items() if k != field}):
-        verdicts = {name: evaluate(rule["rule"], self=changed, oldSelf=old) for name, rule in _spec_rules()}
-        assert verdicts == {name: name != field for name in models.IMMUTABLE_FIELDS}
-    added = {**spec_with(), field: IMMUTABLE_VALUES[field]}
-    assert not dict(_verdicts(added, spec_with()))[field]
+def offline_verdict(table: CelTable, case: CelCase) -> list[cel_offline.Violation]:
+    old = table.resource(case, case.old) if case.old is not None else None
+    return cel_offline.violations(table.schema, table.resource(case, case.new), old)
 
 
-@pytest.mark.parametrize("field", models.IMMUTABLE_FIELDS)
-def test_immutable_rules_allow_a_change_with_recreate(field: str) -> None:
-    old = spec_with(**IMMUTABLE_VALUES)
-    new = {**old, field: CHANGED_VALUES[field], "updateStrategy": "Recreate"}
-    assert all(verdict for _, verdict in _verdicts(new, old))
+@pytest.mark.parametrize(("table", "case"), ALL_CASES, ids=ALL_CASE_IDS)
+def test_cel_case_offline(table: CelTable, case: CelCase) -> None:
+    found = offline_verdict(table, case)
+    if case.allowed:
+        assert found == []
+    else:
+        assert [violation.field for violation in found] == [case.field], found
+        assert case.message in found[0].message
 
 
-def test_immutable_rules_allow_unchanged_and_mutable_changes() -> None:
-    old = spec_with(**IMMUTABLE_VALUES)
-    assert all(verdict for _, verdict in _verdicts(dict(old), old))
-    assert all(verdict for _, verdict in _verdicts(spec_with(), spec_with()))
-    mutable = {**old, "cpu": 4, "restartPolicy": "Never", "containers": [{"name": "c2", "image": "busybox"}]}
-    assert all(verdict for _, verdict in _verdicts(mutable, old))
-    no_strategy = {k: v for k, v in old.items() if k != "updateStrategy"}
-    assert all(verdict for _, verdict in _verdicts(no_strategy, no_strategy))
+@pytest.mark.parametrize("table", TABLES, ids=[table.plural for table in TABLES])
+def test_every_cel_rule_refuses_some_case(table: CelTable) -> None:
+    """A rule with no refused case in cel_cases.py is proven on neither engine: add its rows."""
+    rules = {rule["rule"] for rule in cel_offline.rules(table.schema)}
+    refused = {violation.rule for case in table.cases for violation in offline_verdict(table, case)}
+    assert rules - refused == set()
 
 
-def _spec_rules() -> list[tuple[str, dict[str, str]]]:
-    return list(zip(models.IMMUTABLE_FIELDS, rules_at(".spec")[: len(models.IMMUTABLE_FIELDS)], strict=True))
-
-
-def _verdicts(new: dict[str, Any], old: dict[str, Any]) -> list[tuple[str, bool]]:
-    return [(name, evaluate(rule["rule"], self=new, oldSelf=old)) for name, rule in _spec_rules()]
-
-
-@pytest.mark.parametrize(
-    ("env", "valid"),
-    [
-        ({"name": "A", "value": "x"}, True),
-        ({"name": "A"}, True),
-        ({"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, True),
-        ({"name": "A", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}, False),
-    ],
-)
-def test_env_rule(env: dict[str, Any], valid: bool) -> None:
-    for path in (".spec.containers[].env[]", ".spec.initContainers[].env[]"):
-        (rule,) = rules_at(path)
-        assert evaluate(rule["rule"], self=env) is valid
-
-
-@pytest.mark.parametrize(
-    ("tags", "valid"),
-    [
-        ({}, True),
-        ({"team": "payments", "env": "prod"}, True),
-        ({"acr-eci-operator/uid": "x"}, False),
-        ({"aliyun-thing": "x"}, False),
-        ({"acs:x": "x"}, False),
-        ({"k" * 129: "x"}, False),
-    ],
-)
-def test_tags_rule(tags: dict[str, str], valid: bool) -> None:
-    (rule,) = rules_at(".spec.tags")
-    assert evaluate(rule["rule"], self=tags) is valid
+def test_a_transition_rule_where_nothing_correlates_is_found() -> None:
+    """The server refuses such a CRD (test_api_cel_server.py); offline, the evaluator refuses to judge it."""
+    variant = CelTable(uncorrelatable_variant(), ())
+    assert cel_offline.uncorrelatable_transition_rules(variant.schema) == ["spec.atomic[*]"]
+    with pytest.raises(cel_offline.CaseError, match="oldSelf where nothing correlates"):
+        cel_offline.violations(variant.schema, {"spec": {}})
+    for table in TABLES:
+        assert cel_offline.uncorrelatable_transition_rules(table.schema) == []

@@ -1,4 +1,5 @@
-"""The local control plane is a real kube-apiserver: validation, status subresource, clean shutdown."""
+"""The local control plane is a real kube-apiserver: validation, status subresource, clean shutdown (of the
+apiextensions-apiserver too)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from local_control_plane.apiextensions import running_apiextensions
 from local_control_plane.cluster import ControlPlane, running
 
 pytestmark = pytest.mark.cluster
@@ -157,8 +159,17 @@ def test_a_stale_resource_version_is_a_conflict(widgets: client.CustomObjectsApi
     assert conflict.value.status == 409
 
 
-def test_stop_leaves_no_process_behind() -> None:
-    with running() as plane:
+# Both local apiservers (kube-apiserver 1.20 and the CEL-enforcing apiextensions-apiserver 1.36): (module,
+# class, context manager).
+SERVERS = [
+    ("local_control_plane.cluster", "ControlPlane", running),
+    ("local_control_plane.apiextensions", "ApiextensionsServer", running_apiextensions),
+]
+
+
+@pytest.mark.parametrize(("module", "kind", "context"), SERVERS, ids=[server[1] for server in SERVERS])
+def test_stop_leaves_no_process_behind(module: str, kind: str, context: Any) -> None:
+    with context() as plane:
         pids = plane.pids
         assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
         workdir = plane.workdir
@@ -166,11 +177,12 @@ def test_stop_leaves_no_process_behind() -> None:
     assert workdir is not None and not workdir.exists()
 
 
-def test_processes_die_with_a_killed_parent(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("module", "kind", "context"), SERVERS, ids=[server[1] for server in SERVERS])
+def test_processes_die_with_a_killed_parent(tmp_path: Path, module: str, kind: str, context: Any) -> None:
     script = (
         "import sys, time\n"
-        "from local_control_plane.cluster import ControlPlane\n"
-        "plane = ControlPlane(workdir=__import__('pathlib').Path(sys.argv[1])).start()\n"
+        f"from {module} import {kind}\n"
+        f"plane = {kind}(workdir=__import__('pathlib').Path(sys.argv[1])).start()\n"
         "print(' '.join(map(str, plane.pids)), flush=True)\n"
         "time.sleep(600)\n"
     )

@@ -1,0 +1,572 @@
+"""The CRD's CEL rules, case by case: tables that both engines judge.
+
+tests/api/test_api_crd.py runs every case through cel-python (`cel_offline`), tests/api/test_api_cel_server.py
+through the real apiextensions-apiserver 1.36, and both must give the case's verdict and name its field. A new
+rule is proven on both by adding rows to `ACG_CASES`: its allowed and refused objects (for a transition
+rule, the old spec too), the field its error must name (the node's path plus the rule's fieldPath) and a
+piece of its message. `CONFORMANCE` is a small CRD of its own whose rows pin down how the server treats
+rules (which old values a transition rule sees, number types, Kubernetes' CEL libraries), so the offline
+evaluator is held to the server's behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from acr_eci_operator import models
+from tests.api.acg_testlib import load_crd
+
+DEFAULT_NAME = "cel-case"
+
+
+@dataclass(frozen=True)
+class CelCase:
+    """`new` (a whole spec) is created, or replaces `old` when that is given; `allowed` or refused with an
+    error naming `field` whose message contains `message`."""
+
+    id: str
+    new: Mapping[str, Any]
+    allowed: bool
+    old: Mapping[str, Any] | None = None
+    field: str | None = None
+    """Where refused: the one field the CEL error names (spec.zoneId, spec.containers[0].env[0], ...)."""
+    message: str = ""
+    name: str = DEFAULT_NAME
+    """metadata.name of the resource (root rules read it)."""
+    server_also: tuple[str, ...] = ()
+    """Fields the apiserver's own checks, not CEL, also refuse (an invalid metadata.name): the server's
+    answer names them besides `field`, and refuses even an `allowed` case."""
+
+    def __post_init__(self) -> None:
+        assert self.allowed == (self.field is None), f"{self.id}: a refused case names its field, no other"
+
+
+@dataclass(frozen=True)
+class CelTable:
+    """A CRD and the cases its CEL rules must judge."""
+
+    crd: Mapping[str, Any]
+    cases: tuple[CelCase, ...]
+
+    @property
+    def group(self) -> str:
+        return str(self.crd["spec"]["group"])
+
+    @property
+    def version(self) -> str:
+        return str(self.crd["spec"]["versions"][0]["name"])
+
+    @property
+    def plural(self) -> str:
+        return str(self.crd["spec"]["names"]["plural"])
+
+    @property
+    def schema(self) -> Mapping[str, Any]:
+        schema: Mapping[str, Any] = self.crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+        return schema
+
+    def resource(self, case: CelCase, spec: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "apiVersion": f"{self.group}/{self.version}",
+            "kind": self.crd["spec"]["names"]["kind"],
+            "metadata": {"name": case.name},
+            "spec": dict(spec),
+        }
+
+
+def spec_with(**fields: Any) -> dict[str, Any]:
+    return {"containers": [{"name": "c1", "image": "nginx"}], "updateStrategy": "InPlace", **fields}
+
+
+def _refused(field: str, message: str) -> dict[str, Any]:
+    return {"allowed": False, "field": field, "message": message}
+
+
+# ------------------------------------------------------------- metadata.name as the ECI group name
+
+NAME_MESSAGE = "metadata.name is not a valid ECI container group name"
+
+GROUP_NAMES: list[tuple[str, bool]] = [
+    ("ab", True),
+    ("nginx-test", True),
+    ("a" * 128, True),
+    ("a", False),
+    ("a" * 129, False),
+    ("-ab", False),
+    ("ab-", False),
+    ("Ab", False),
+    ("a_b", False),
+    ("a.b", False),
+]
+"""(metadata.name, whether it is a valid ECI container group name)."""
+
+KUBERNETES_NAME_INVALID = {"-ab", "ab-", "Ab", "a_b"}
+"""Names the apiserver refuses anyway, as a resource name (RFC 1123 subdomain)."""
+
+
+def _name_cases() -> list[CelCase]:
+    cases = []
+    for index, (name, valid) in enumerate(GROUP_NAMES):
+        cases.append(
+            CelCase(
+                f"name-{index}-{'valid' if valid else 'invalid'}",
+                spec_with(),
+                allowed=valid,
+                field=None if valid else "spec.containerGroupName",
+                message="" if valid else NAME_MESSAGE,
+                name=name,
+                server_also=("metadata.name",) if name in KUBERNETES_NAME_INVALID else (),
+            )
+        )
+        cases.append(
+            CelCase(
+                f"name-{index}-with-group-name",
+                spec_with(containerGroupName="ok-name"),
+                allowed=True,
+                name=name,
+                server_also=("metadata.name",) if name in KUBERNETES_NAME_INVALID else (),
+            )
+        )
+    return cases
+
+
+# ------------------------------------------------------------------------------ immutable fields
+
+IMMUTABLE_VALUES: dict[str, Any] = {
+    "containerGroupName": "group-a",
+    "regionId": "cn-beijing",
+    "zoneId": "cn-beijing-a",
+    "securityGroupId": "sg-aaa",
+    "vSwitchIds": ["vsw-aaa", "vsw-bbb"],
+    "instanceType": "ecs.c6.large",
+    "terminationGracePeriodSeconds": 30,
+    "ephemeralStorage": 20,
+    "securityContext": {"sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 1000"}]},
+}
+CHANGED_VALUES: dict[str, Any] = {
+    "containerGroupName": "group-b",
+    "regionId": "cn-hangzhou",
+    "zoneId": "cn-beijing-b",
+    "securityGroupId": "sg-bbb",
+    "vSwitchIds": ["vsw-bbb", "vsw-aaa"],
+    "instanceType": "ecs.g6.large",
+    "terminationGracePeriodSeconds": 60,
+    "ephemeralStorage": 40,
+    "securityContext": {"sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 2000"}]},
+}
+IMMUTABLE_MESSAGE = "is immutable; set updateStrategy: Recreate"
+
+
+def _immutable_cases() -> list[CelCase]:
+    full = spec_with(**IMMUTABLE_VALUES)
+    cases = []
+    for name in models.IMMUTABLE_FIELDS:
+        refused = _refused(f"spec.{name}", f"spec.{name} {IMMUTABLE_MESSAGE}")
+        without = {key: value for key, value in full.items() if key != name}
+        cases += [
+            CelCase(f"{name}-changed", {**full, name: CHANGED_VALUES[name]}, old=full, **refused),
+            CelCase(f"{name}-removed", without, old=full, **refused),
+            CelCase(
+                f"{name}-added", {**spec_with(), name: IMMUTABLE_VALUES[name]}, old=spec_with(), **refused
+            ),
+            CelCase(
+                f"{name}-changed-with-recreate",
+                {**full, name: CHANGED_VALUES[name], "updateStrategy": "Recreate"},
+                True,
+                full,
+            ),
+            CelCase(f"{name}-set-on-create", {**spec_with(), name: IMMUTABLE_VALUES[name]}, True),
+        ]
+    no_strategy = {key: value for key, value in full.items() if key != "updateStrategy"}
+    mutable = {**full, "cpu": 4, "restartPolicy": "Never", "containers": [{"name": "c2", "image": "busybox"}]}
+    cases += [
+        CelCase("immutable-unchanged", dict(full), True, full),
+        CelCase("nothing-set-unchanged", spec_with(), True, spec_with()),
+        CelCase("mutable-fields-changed", mutable, True, full),
+        CelCase("unchanged-without-update-strategy", no_strategy, True, no_strategy),
+        CelCase(
+            "every-immutable-field-changed-with-recreate",
+            {**full, **CHANGED_VALUES, "updateStrategy": "Recreate"},
+            True,
+            full,
+        ),
+    ]
+    return cases
+
+
+# ----------------------------------------------------------------------- env: value or valueFrom
+
+ENV_MESSAGE = "value and valueFrom are mutually exclusive"
+SECRET_KEY_REF = {"secretKeyRef": {"name": "s", "key": "k"}}
+ENVS: list[tuple[str, dict[str, Any], bool]] = [
+    ("value", {"name": "A", "value": "x"}, True),
+    ("neither", {"name": "A"}, True),
+    ("value-from", {"name": "A", "valueFrom": SECRET_KEY_REF}, True),
+    ("both", {"name": "A", "value": "x", "valueFrom": SECRET_KEY_REF}, False),
+]
+
+
+def _env_cases() -> list[CelCase]:
+    cases = []
+    for list_name in ("containers", "initContainers"):
+        for label, env, valid in ENVS:
+            container = {"name": "c1", "image": "nginx", "env": [{"name": "FIRST", "value": "1"}, env]}
+            cases.append(
+                CelCase(
+                    f"{list_name}-env-{label}",
+                    {**spec_with(), list_name: [container]},
+                    valid,
+                    field=None if valid else f"spec.{list_name}[0].env[1]",
+                    message="" if valid else ENV_MESSAGE,
+                )
+            )
+    return cases
+
+
+# ---------------------------------------------------------------------------------------- tags
+
+TAGS_MESSAGE = f"tag keys must be 1 to {models.MAX_TAG_KEY} characters"
+TAGS: list[tuple[str, dict[str, str], bool]] = [
+    ("none", {}, True),
+    ("plain", {"team": "payments", "env": "prod"}, True),
+    ("longest-key", {"k" * models.MAX_TAG_KEY: "x"}, True),
+    ("operator-prefix", {"acr-eci-operator/uid": "x"}, False),
+    ("aliyun-prefix", {"aliyun-thing": "x"}, False),
+    ("acs-prefix", {"acs:x": "x"}, False),
+    ("key-too-long", {"k" * (models.MAX_TAG_KEY + 1): "x"}, False),
+    ("key-much-too-long", {"k" * 129: "x"}, False),
+]
+
+
+def _tag_cases() -> list[CelCase]:
+    return [
+        CelCase(
+            f"tags-{label}",
+            spec_with(tags=tags),
+            valid,
+            field=None if valid else "spec.tags",
+            message="" if valid else TAGS_MESSAGE,
+        )
+        for label, tags, valid in TAGS
+    ]
+
+
+# ------------------------------------------------- workloads: volumes, mounts, probes, security
+
+VOLUME = {"name": "v", "emptyDir": {}}
+DISK = {"name": "d", "disk": {"diskId": "d-123"}}
+
+
+def _container(**fields: Any) -> dict[str, Any]:
+    return {"name": "c1", "image": "nginx", **fields}
+
+
+def _workload(**fields: Any) -> dict[str, Any]:
+    return spec_with(volumes=[VOLUME], **fields)
+
+
+def _workload_cases() -> list[CelCase]:
+    mount = {"name": "v", "mountPath": "/data"}
+    one_of = "set exactly one of"
+    security = "privileged, runAsGroup and runAsNonRoot are fixed"
+    privileged = _workload(containers=[_container(securityContext={"privileged": True})])
+    unprivileged = _workload(containers=[_container(securityContext={"privileged": False})])
+    with_disk = spec_with(volumes=[DISK])
+    return [
+        CelCase("volume-one-source", _workload(), True),
+        CelCase("volume-no-source", spec_with(volumes=[{"name": "v"}]), **_refused("spec.volumes[0]", one_of)),
+        CelCase(
+            "volume-two-sources",
+            spec_with(volumes=[{"name": "v", "emptyDir": {}, "nfs": {"server": "a.b", "path": "/"}}]),
+            **_refused("spec.volumes[0]", one_of),
+        ),
+        CelCase("mount-names-a-volume", _workload(containers=[_container(volumeMounts=[mount])]), True),
+        CelCase(
+            "mount-names-no-volume",
+            _workload(containers=[_container(volumeMounts=[{**mount, "name": "w"}])]),
+            **_refused("spec", "volumeMounts[].name must name a volume"),
+        ),
+        CelCase(
+            "mount-without-volumes",
+            spec_with(containers=[_container(volumeMounts=[mount])]),
+            **_refused("spec", "volumeMounts[].name must name a volume"),
+        ),
+        CelCase(
+            "init-mount-names-no-volume",
+            _workload(initContainers=[_container(volumeMounts=[{**mount, "name": "w"}])]),
+            **_refused("spec", "spec.initContainers[].volumeMounts[].name"),
+        ),
+        CelCase(
+            "sub-path-relative",
+            _workload(containers=[_container(volumeMounts=[{**mount, "subPath": "a/b"}])]),
+            True,
+        ),
+        CelCase(
+            "sub-path-parent",
+            _workload(containers=[_container(volumeMounts=[{**mount, "subPath": "a/../b"}])]),
+            **_refused("spec.containers[0].volumeMounts[0]", "subPath must be a relative path"),
+        ),
+        CelCase(
+            "sub-path-absolute",
+            _workload(containers=[_container(volumeMounts=[{**mount, "subPath": "/etc"}])]),
+            **_refused("spec.containers[0].volumeMounts[0]", "subPath must be a relative path"),
+        ),
+        CelCase(
+            "file-path-parent",
+            spec_with(volumes=[{"name": "v", "configMap": {"name": "c", "items": [{"key": "k", "path": "../k"}]}}]),
+            **_refused("spec.volumes[0].configMap.items[0]", "path must be a relative path"),
+        ),
+        CelCase(
+            "probe-one-handler",
+            spec_with(containers=[_container(readinessProbe={"tcpSocket": {"port": 80}})]),
+            True,
+        ),
+        CelCase(
+            "probe-no-handler",
+            spec_with(containers=[_container(livenessProbe={"periodSeconds": 5})]),
+            **_refused("spec.containers[0].livenessProbe", one_of),
+        ),
+        CelCase(
+            "probe-two-handlers",
+            spec_with(containers=[_container(readinessProbe={"tcpSocket": {"port": 80}, "exec": {"command": ["x"]}})]),
+            **_refused("spec.containers[0].readinessProbe", one_of),
+        ),
+        CelCase(
+            "startup-probe",
+            spec_with(containers=[_container(startupProbe={"tcpSocket": {"port": 80}})]),
+            **_refused("spec.containers[0]", "ECI has no startup probe"),
+        ),
+        CelCase(
+            "hook-two-handlers",
+            spec_with(
+                containers=[
+                    _container(lifecycle={"preStop": {"exec": {"command": ["x"]}, "tcpSocket": {"port": 80}}})
+                ]
+            ),
+            **_refused("spec.containers[0].lifecycle.preStop", one_of),
+        ),
+        CelCase(
+            "init-container-probe",
+            spec_with(initContainers=[_container(readinessProbe={"tcpSocket": {"port": 80}})]),
+            **_refused("spec", "spec.initContainers[] take no"),
+        ),
+        CelCase(
+            "value-from-nothing",
+            spec_with(containers=[_container(env=[{"name": "A", "valueFrom": {}}])]),
+            **_refused("spec.containers[0].env[0].valueFrom", one_of),
+        ),
+        CelCase(
+            "value-from-field-ref",
+            spec_with(containers=[_container(env=[{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}])]),
+            True,
+        ),
+        CelCase(
+            "env-from-nothing",
+            spec_with(containers=[_container(envFrom=[{"prefix": "A_"}])]),
+            **_refused("spec.containers[0].envFrom[0]", one_of),
+        ),
+        CelCase(
+            "capabilities-drop",
+            spec_with(containers=[_container(securityContext={"capabilities": {"drop": ["ALL"]}})]),
+            **_refused("spec.containers[0].securityContext.capabilities", "ECI cannot drop capabilities"),
+        ),
+        CelCase(
+            "sysctl-not-allowed",
+            spec_with(securityContext={"sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}]}),
+            **_refused("spec.securityContext.sysctls[0]", "ECI does not allow"),
+        ),
+        CelCase("privileged-unchanged", privileged, True, privileged),
+        CelCase("privileged-changed", unprivileged, old=privileged, **_refused("spec", security)),
+        CelCase(
+            "privileged-added",
+            privileged,
+            old=_workload(containers=[_container(securityContext={"runAsUser": 1})]),
+            **_refused("spec", security),
+        ),
+        CelCase("privileged-changed-with-recreate", {**unprivileged, "updateStrategy": "Recreate"}, True, privileged),
+        CelCase(
+            "run-as-user-changed",
+            _workload(containers=[_container(securityContext={"privileged": True, "runAsUser": 2})]),
+            True,
+            privileged,
+        ),
+        CelCase("disk-volumes-unchanged", with_disk, True, with_disk),
+        CelCase(
+            "disk-volumes-changed",
+            spec_with(volumes=[DISK, VOLUME]),
+            old=with_disk,
+            **_refused("spec", "spec.volumes cannot change while the group has a disk volume"),
+        ),
+        CelCase("disk-volumes-changed-with-recreate", spec_with(volumes=[VOLUME], updateStrategy="Recreate"), True, with_disk),
+        CelCase("volumes-changed-without-disk", spec_with(volumes=[VOLUME, {"name": "w", "emptyDir": {}}]), True, _workload()),
+    ]
+
+
+ACG_CASES = (*_name_cases(), *_immutable_cases(), *_env_cases(), *_tag_cases(), *_workload_cases())
+ACG = CelTable(load_crd(), ACG_CASES)
+"""The AcrContainerGroup CRD, as committed under crds/."""
+
+
+# ------------------------------------------------------- conformance: how the server runs rules
+
+
+def _rule(rule: str, message: str, **more: str) -> dict[str, str]:
+    return {"rule": rule, "message": message, **more}
+
+
+SIZE_IMMUTABLE = _rule("self.size == oldSelf.size", "size is immutable")
+CONFORMANCE_GROUP = "conformance.acr-operator.dev"
+CONFORMANCE_CRD: dict[str, Any] = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": f"probes.{CONFORMANCE_GROUP}"},
+    "spec": {
+        "group": CONFORMANCE_GROUP,
+        "scope": "Namespaced",
+        "names": {"kind": "Probe", "plural": "probes", "singular": "probe", "listKind": "ProbeList"},
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "x-kubernetes-validations": [
+                                    _rule(
+                                        "!has(self.sorted) || self.sorted.sum() <= 10",
+                                        "the sum is at most 10",
+                                        fieldPath=".sorted",
+                                    )
+                                ],
+                                "properties": {
+                                    # items of a listType=map list meet their old selves by key
+                                    "keyed": {
+                                        "type": "array",
+                                        "maxItems": 5,
+                                        "x-kubernetes-list-type": "map",
+                                        "x-kubernetes-list-map-keys": ["name"],
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["name", "size"],
+                                            "properties": {
+                                                "name": {"type": "string", "maxLength": 10},
+                                                "size": {"type": "integer"},
+                                            },
+                                            "x-kubernetes-validations": [SIZE_IMMUTABLE],
+                                        },
+                                    },
+                                    # map values meet theirs by key
+                                    "counts": {
+                                        "type": "object",
+                                        "maxProperties": 5,
+                                        "additionalProperties": {
+                                            "type": "integer",
+                                            "x-kubernetes-validations": [
+                                                _rule("self >= oldSelf", "counts may only grow")
+                                            ],
+                                        },
+                                    },
+                                    "path": {
+                                        "type": "string",
+                                        "maxLength": 64,
+                                        "x-kubernetes-validations": [
+                                            _rule("!self.split('/').exists(p, p == '..')", "no .. segment")
+                                        ],
+                                    },
+                                    "sorted": {
+                                        "type": "array",
+                                        "maxItems": 5,
+                                        "items": {"type": "integer"},
+                                        "x-kubernetes-validations": [
+                                            _rule("self.isSorted()", "must be sorted")
+                                        ],
+                                    },
+                                    "letters": {
+                                        "type": "string",
+                                        "maxLength": 20,
+                                        "x-kubernetes-validations": [
+                                            _rule("self.lowerAscii() == self", "lowercase only")
+                                        ],
+                                    },
+                                    # a number is a double, also when written as an integer
+                                    "ratio": {
+                                        "type": "number",
+                                        "x-kubernetes-validations": [_rule("self <= 1.0", "at most 1")],
+                                    },
+                                },
+                            }
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _keyed(*items: tuple[str, int]) -> dict[str, Any]:
+    return {"keyed": [{"name": name, "size": size} for name, size in items]}
+
+
+CONFORMANCE_CASES = (
+    CelCase("keyed-created", _keyed(("a", 1)), True),
+    CelCase(
+        "keyed-size-changed",
+        _keyed(("a", 2)),
+        old=_keyed(("a", 1)),
+        **_refused("spec.keyed[0]", "size is immutable"),
+    ),
+    CelCase("keyed-reordered", _keyed(("b", 2), ("a", 1)), True, old=_keyed(("a", 1), ("b", 2))),
+    CelCase(
+        "keyed-reordered-size-changed",
+        _keyed(("b", 3), ("a", 1)),
+        old=_keyed(("a", 1), ("b", 2)),
+        **_refused("spec.keyed[0]", "size is immutable"),
+    ),
+    CelCase("keyed-item-added", _keyed(("a", 1), ("b", 5)), True, old=_keyed(("a", 1))),
+    CelCase("keyed-item-renamed", _keyed(("b", 2)), True, old=_keyed(("a", 1))),
+    CelCase("counts-grow", {"counts": {"x": 3}}, True, old={"counts": {"x": 2}}),
+    CelCase("counts-new-key", {"counts": {"x": 2, "y": 0}}, True, old={"counts": {"x": 2}}),
+    CelCase(
+        "counts-shrink",
+        {"counts": {"x": 1}},
+        old={"counts": {"x": 2}},
+        **_refused("spec.counts[x]", "only grow"),
+    ),
+    CelCase("path-plain", {"path": "a/b..c/d"}, True),
+    CelCase("path-dot-dot", {"path": "a/../b"}, **_refused("spec.path", "no .. segment")),
+    CelCase("sorted", {"sorted": [1, 2, 2]}, True),
+    CelCase("unsorted", {"sorted": [2, 1]}, **_refused("spec.sorted", "must be sorted")),
+    CelCase("sorted-sum-too-big", {"sorted": [5, 6]}, **_refused("spec.sorted", "the sum is at most 10")),
+    CelCase("letters-lower", {"letters": "abc"}, True),
+    CelCase("letters-upper", {"letters": "aBc"}, **_refused("spec.letters", "lowercase only")),
+    CelCase("ratio-integer", {"ratio": 1}, True),
+    CelCase("ratio-fraction", {"ratio": 0.5}, True),
+    CelCase("ratio-too-big", {"ratio": 2}, **_refused("spec.ratio", "at most 1")),
+)
+CONFORMANCE = CelTable(CONFORMANCE_CRD, CONFORMANCE_CASES)
+
+
+def uncorrelatable_variant() -> dict[str, Any]:
+    """The conformance CRD with the keyed list's transition rule also on the items of an atomic list, which
+    never meet their old selves: the server refuses the CRD."""
+    crd = copy.deepcopy(CONFORMANCE_CRD)
+    crd["metadata"]["name"] = "probes.uncorrelatable.acr-operator.dev"
+    crd["spec"]["group"] = "uncorrelatable.acr-operator.dev"
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    atomic_items = copy.deepcopy(spec["properties"]["keyed"]["items"])
+    spec["properties"]["atomic"] = {"type": "array", "maxItems": 5, "items": atomic_items}
+    return crd
+
+
+TABLES = (ACG, CONFORMANCE)
+ALL_CASES = [(table, case) for table in TABLES for case in table.cases]
+ALL_CASE_IDS = [f"{table.plural}:{case.id}" for table, case in ALL_CASES]
+assert len(set(ALL_CASE_IDS)) == len(ALL_CASE_IDS), "case ids must be unique within a table"
