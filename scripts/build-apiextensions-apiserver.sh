@@ -11,7 +11,7 @@
 # ${ACR_ECI_CACHE:-~/.cache/acr-eci-operator}/apiextensions-apiserver-1.36.4-p1; the chroot (3 GB) is removed
 # afterwards, since only a change of this recipe needs it again. Nothing is written inside the repository.
 # Needs root the first time; takes 5-6 minutes cold on 2 cores (debootstrap half a minute, packages 1,
-# compile 3-4); the build is reproducible (the same binary, byte for byte, from the same pins).
+# compile 3-4); two builds from the same pins gave the same binary byte for byte.
 # ACR_ECI_DEBIAN_MIRROR overrides the Debian mirror (default: the one apt on this machine uses).
 set -euo pipefail
 
