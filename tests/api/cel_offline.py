@@ -84,8 +84,8 @@ KUBERNETES_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "indexOf": _index_of,
     "lastIndexOf": _last_index_of,
     # cel-go's strings extension, enabled in the apiserver
-    "lowerAscii": lambda text: celtypes.StringType(text.lower()),
-    "upperAscii": lambda text: celtypes.StringType(text.upper()),
+    "lowerAscii": lambda text: celtypes.StringType("".join(c.lower() if c.isascii() else c for c in text)),
+    "upperAscii": lambda text: celtypes.StringType("".join(c.upper() if c.isascii() else c for c in text)),
     "trim": lambda text: celtypes.StringType(text.strip()),
     "split": lambda text, separator: celtypes.ListType(
         celtypes.StringType(part) for part in text.split(separator)
