@@ -308,13 +308,15 @@ class Demo:
 
     def apply_examples(self, documents: Iterable[dict[str, Any]]) -> list[str]:
         core, custom = client.CoreV1Api(self.api), client.CustomObjectsApi(self.api)
-        ordered = sorted(documents, key=lambda doc: doc["kind"] != "Secret")  # Secrets first
+        ordered = sorted(documents, key=lambda doc: doc["kind"] == KIND)  # Secrets and ConfigMaps first
         names: list[str] = []
         for doc in ordered:
             body = {**doc, "metadata": {**doc["metadata"], "namespace": NAMESPACE}}
             name = body["metadata"]["name"]
             if doc["kind"] == "Secret":
                 core.create_namespaced_secret(NAMESPACE, body)  # type: ignore[arg-type]
+            elif doc["kind"] == "ConfigMap":
+                core.create_namespaced_config_map(NAMESPACE, body)  # type: ignore[arg-type]
             elif doc["kind"] == KIND:
                 custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
                 names.append(name)

@@ -1161,6 +1161,10 @@ def _has_disk(root: str) -> str:
     return f"(has({root}.volumes) && {root}.volumes.exists(v, has(v.disk)))"
 
 
+# privileged, runAsGroup and runAsNonRoot (fixed at create) have no CEL rule: one comparing them across
+# the containers of old and new specs exceeds the apiserver's CEL cost budget (measured on
+# apiextensions-apiserver 1.36: over 100x), so the operator alone refuses their change by name
+# (mapping.create_only_fields), as it does for file modes.
 SPEC_CEL_RULES: tuple[dict[str, str], ...] = (
     *(
         {
