@@ -1154,6 +1154,7 @@ def _mounts_rule(list_name: str) -> dict[str, str]:
             "has(self.volumes) && self.volumes.exists(v, v.name == m.name)))"
         ),
         "message": f"spec.{list_name}[].volumeMounts[].name must name a volume of spec.volumes",
+        "fieldPath": f".{list_name}",
     }
 
 
@@ -1187,6 +1188,7 @@ SPEC_CEL_RULES: tuple[dict[str, str], ...] = (
             "spec.volumes cannot change while the group has a disk volume (UpdateContainerGroup cannot carry "
             f"disk volumes); {RECREATE_HINT}"
         ),
+        "fieldPath": ".volumes",
     },
     _mounts_rule("containers"),
     _mounts_rule("initContainers"),
@@ -1201,6 +1203,7 @@ SPEC_CEL_RULES: tuple[dict[str, str], ...] = (
             "spec.initContainers[] take no livenessProbe, readinessProbe, lifecycle, nor securityContext "
             "privileged, runAsGroup or runAsNonRoot (ECI has none for init containers)"
         ),
+        "fieldPath": ".initContainers",
     },
 )
 
