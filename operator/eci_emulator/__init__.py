@@ -20,6 +20,7 @@ through the admin HTTP API under ``/_emulator/`` (`eci_emulator.admin.AdminClien
 ``eci_emulator`` fixture of `eci_emulator.pytest_plugin`.
 
 Modules: signature (authentication), validation (parameter names and types), model (group specs),
+volumes and container_settings (volumes, mounts, probes, hooks, security context: checks and views),
 registries (which image pulls succeed), lifecycle (states computed from timestamps), render (response
 shapes), backend (the actions), ratelimit, faults, request_log, server (HTTP), admin_api / admin (the admin
 API and its client), cli, pytest_plugin, testing (helpers for tests).

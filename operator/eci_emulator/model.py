@@ -431,6 +431,7 @@ def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
     given and a list is replaced as a whole, and that under IncrementalUpdate what is not sent stays as it
     was; it is silent on a list left out of a RenewUpdate, and the RPC form cannot send an empty list. The
     emulator's choice is the one that cannot make a client believe a removal took effect: keep it.
+    What only CreateContainerGroup sets survives either type (volumes.updated_volumes, _keep_create_only).
     """
     incremental = params.text("UpdateType") == "IncrementalUpdate"
     changes: dict[str, Any] = {}

@@ -344,21 +344,13 @@ class Reader:
             raise errors.invalid_parameter(f"The parameter {self.name(key)} must be a list of N values.")
         return list(value)
 
-    def leaf_names(self) -> list[str]:
-        """The flat names of every value under this level, as they were sent (`Volume.2.NFSVolume.Server`)."""
-        names: list[str] = []
-        pending: list[tuple[str, Any]] = [(self.path, self.node)]
-        while pending:
-            path, node = pending.pop()
-            if isinstance(node, dict):
-                pending.extend((f"{path}.{key}", value) for key, value in reversed(node.items()))
-            elif isinstance(node, list):
-                pending.extend(
-                    (f"{path}.{index}", value) for index, value in reversed(list(enumerate(node, 1)))
-                )
-            else:
-                names.append(path)
-        return names
+    def first_name(self) -> str:
+        """The flat name of the first value sent under this level (`Volume.2.NFSVolume.Server`)."""
+        path, node = self.path, self.node
+        while isinstance(node, dict | list):
+            key, node = next(iter(node.items())) if isinstance(node, dict) else (1, node[0])
+            path = f"{path}.{key}"
+        return path
 
     def sub(self, key: str) -> Reader:
         value = self.node.get(key)

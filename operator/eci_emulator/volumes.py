@@ -95,7 +95,7 @@ def check_volumes(params: Reader, create: bool) -> tuple[dict[str, Any], ...]:
         for other in VOLUME_TYPES:
             if other != kind and volume.has(other):
                 raise errors.invalid_parameter(
-                    f"The parameter {volume.sub(other).leaf_names()[0]} does not apply to a volume of Type "
+                    f"The parameter {volume.sub(other).first_name()} does not apply to a volume of Type "
                     f"{kind} ({volume.name('Type')})."
                 )
         _CHECKS[kind](volume.sub(kind))
