@@ -249,6 +249,8 @@ class Entry:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     references: frozenset[ObjectKey] = frozenset()
     """The Secrets and ConfigMaps the spec reads, as indexed in Controller.referrers."""
+    reference_changes: int = 0
+    """Grows with every change of one of those objects: a desired state read across one is not kept."""
     task: asyncio.Task[None] | None = None
     busy: bool = False
 
@@ -344,6 +346,7 @@ class Controller:
             entry = self.entries.get(uid)
             if entry is not None:
                 entry.desired = None
+                entry.reference_changes += 1
                 entry.attempts = 0
                 self.kick(entry, f"{kind} {namespace}/{name} changed")
 
@@ -451,6 +454,7 @@ class Controller:
             return
         logger.info("this replica is paused (another replica is active): stopping all work")
         for entry in list(self.entries.values()):
+            entry.desired = None  # the watch stops too: Secrets and ConfigMaps are read again on resuming
             if entry.task is not None:
                 entry.task.cancel()
             entry.task = None
@@ -631,6 +635,7 @@ class Controller:
         except models.SpecError as error:
             raise InvalidSpec(str(error)) from None
         references = models.references(spec)
+        changes = entry.reference_changes
         self._index(entry, references)
         objects: dict[tuple[models.ReferenceKind, str], dict[str, bytes] | None] = {}
         for ref in references:
@@ -660,7 +665,7 @@ class Controller:
             raise OperatorError(f"{error.kind}{reason}", str(error), retryable=True) from None
         except models.SpecError as error:
             raise InvalidSpec(str(error)) from None
-        entry.desired = DesiredState(
+        state = DesiredState(
             trigger=resource.trigger,
             spec=spec,
             annotations=annotations,
@@ -677,7 +682,11 @@ class Controller:
             ),
             registry_access=_registry_access(spec, annotations, resource.generation),
         )
-        return entry.desired
+        # An object that changed while it was being read is read again by the next reconcile (this one
+        # goes on with what it read: the change's wake-up is pending).
+        if entry.reference_changes == changes:
+            entry.desired = state
+        return state
 
     # ------------------------------------------------------------------------------ actions
 

@@ -13,6 +13,7 @@ import importlib
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -165,12 +166,20 @@ def transport_failure(text: str) -> str:
     return "connection failed"
 
 
+SECRET_RUN = re.compile(r"[A-Za-z0-9+/=_-]{12,}")
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """Remove every secret value (and the server's echo of the signed string) from an error message."""
     text = text.split("server string to sign is", 1)[0].rstrip(" :")
+    secrets = [secret for secret in secrets if secret and len(secret) >= 4]
     for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
+        text = text.replace(secret, "***")
+    # A message may quote part of a value (ECI shortens long ones): any run of 12 or more characters of
+    # a secret value goes too.
+    for run in set(SECRET_RUN.findall(text)):
+        if any(run in secret for secret in secrets):
+            text = text.replace(run, "***")
     return text
 
 
@@ -209,12 +218,13 @@ class EciClient:
         return client
 
     def _secrets(self, params: Mapping[str, str]) -> list[str]:
-        # Passwords, and every environment value (some come from Secrets; an error message that echoes
-        # a parameter must not carry one).
+        # Passwords, config file contents and every environment value (some come from Secrets; an error
+        # message that echoes a parameter must not carry one).
         values = [
             value
             for name, value in params.items()
-            if name.endswith("Password") or (".EnvironmentVar." in name and name.endswith(".Value"))
+            if name.endswith(("Password", ".Content"))  # config files may come from Secrets
+            or (".EnvironmentVar." in name and name.endswith(".Value"))
         ]
         values.append(self.settings.access_key_secret)
         if self.settings.security_token:

@@ -60,6 +60,8 @@ __all__ = [
 
 REDACTED = "***"
 
+VOLUME_NAME = re.compile(r"^Volume\.\d+\.Name$")
+VOLUME_PARAMETER = re.compile(r"^Volume\.(\d+)\.(.+)$")
 ENV_FROM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 """The variable names envFrom makes: ECI's rule for EnvironmentVar.N.Key (letters, digits and _, not
 starting with a digit)."""
@@ -182,8 +184,9 @@ def create_parameters(
     if spec.ephemeral_storage is not None:
         params["EphemeralStorage"] = str(spec.ephemeral_storage)
     if spec.security_context is not None:
-        safe = [sysctl for sysctl in spec.security_context.sysctls if sysctl.name in SAFE_SYSCTLS]
-        host = [sysctl for sysctl in spec.security_context.sysctls if sysctl.name not in SAFE_SYSCTLS]
+        sysctls = sorted(spec.security_context.sysctls, key=lambda sysctl: sysctl.name)  # order is no change
+        safe = [sysctl for sysctl in sysctls if sysctl.name in SAFE_SYSCTLS]
+        host = [sysctl for sysctl in sysctls if sysctl.name not in SAFE_SYSCTLS]
         for prefix, sysctls in (("SecurityContext", safe), ("HostSecurityContext", host)):
             for index, sysctl in enumerate(sysctls, start=1):
                 params[f"{prefix}.Sysctl.{index}.Name"] = sysctl.name
@@ -293,20 +296,35 @@ def create_only_fields(spec: AcrContainerGroupSpec, create_params: Mapping[str, 
             ):
                 if value is not None:
                     fields[f"{list_name}[{container.name}].securityContext.{name}"] = json.dumps(value)
+    sent = {
+        value: key.removesuffix(".Name") for key, value in create_params.items() if VOLUME_NAME.match(key)
+    }
     for volume in spec.volumes:
-        for kind, source in (("configMap", volume.config_map), ("secret", volume.secret)):
-            if source is None:
-                continue
-            if source.default_mode is not None:
-                fields[f"volumes[{volume.name}].{kind}.defaultMode"] = format(source.default_mode, "04o")
-            for item in source.items:
-                if item.mode is not None:
-                    fields[f"volumes[{volume.name}].{kind}.items[{item.path}].mode"] = format(
-                        item.mode, "04o"
-                    )
+        prefix = sent.get(volume.name)
+        kind = "secret" if volume.secret is not None else "configMap"
+        if prefix is None or (volume.secret is None and volume.config_map is None):
+            continue
+        # The modes as sent (an optional source sent as an empty directory carries none).
+        config = f"{prefix}.ConfigFileVolume"
+        if f"{config}.DefaultMode" in create_params:
+            fields[f"volumes[{volume.name}].{kind}.defaultMode"] = create_params[f"{config}.DefaultMode"]
+        index = 1
+        while f"{config}.ConfigFileToPath.{index}.Path" in create_params:
+            mode = create_params.get(f"{config}.ConfigFileToPath.{index}.Mode")
+            if mode is not None:
+                path = create_params[f"{config}.ConfigFileToPath.{index}.Path"]
+                fields[f"volumes[{volume.name}].{kind}.items[{path}].mode"] = mode
+            index += 1
     if any(volume.disk is not None for volume in spec.volumes):
-        volume_params = sorted((k, v) for k, v in create_params.items() if k.startswith("Volume."))
-        fields["volumes"] = "sha256:" + hashlib.sha256(json.dumps(volume_params).encode()).hexdigest()[:16]
+        # By volume name: reordering the list is no change.
+        by_name: dict[str, dict[str, str]] = {}
+        for key, sent_value in create_params.items():
+            match = VOLUME_PARAMETER.match(key)
+            if match:
+                volume_name = create_params[f"Volume.{match.group(1)}.Name"]
+                by_name.setdefault(volume_name, {})[match.group(2)] = sent_value
+        digest = hashlib.sha256(json.dumps(by_name, sort_keys=True).encode()).hexdigest()[:16]
+        fields["volumes"] = f"sha256:{digest}"
     return fields
 
 
@@ -420,8 +438,7 @@ def _environment(
                 objects, kind, selector.name, selector.key, field_path, optional=bool(selector.optional)
             )
             if value is None:
-                variables.pop(env.name, None)
-                continue
+                continue  # optional and missing: the variable is left as envFrom made it (as Kubernetes)
             variables[env.name] = (
                 _env_value(value, field_path, f"key {selector.key!r} of {kind} {selector.name!r}"),
                 None,
@@ -655,12 +672,24 @@ def immutable_fields(spec: Mapping[str, Any]) -> dict[str, str]:
         if value is None or value == "" or value == []:
             continue
         if isinstance(value, dict):
-            fields[name] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+            fields[name] = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"))
         elif isinstance(value, list):
             fields[name] = ",".join(map(str, value))
         else:
             fields[name] = str(value)
     return fields
+
+
+def _canonical(value: Any) -> Any:
+    """Lists of named entries (list-type maps, such as sysctls) in name order: reordering is no change."""
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(item) for item in value]
+        if all(isinstance(item, dict) and "name" in item for item in items):
+            return sorted(items, key=lambda item: str(item["name"]))
+        return items
+    return value
 
 
 DESCRIBED_IMMUTABLE_FIELDS = {

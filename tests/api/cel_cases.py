@@ -258,6 +258,7 @@ def _tag_cases() -> list[CelCase]:
 
 VOLUME = {"name": "v", "emptyDir": {}}
 DISK = {"name": "d", "disk": {"diskId": "d-123"}}
+SYSCTLS = [{"name": "kernel.msgmax", "value": "1"}, {"name": "net.ipv4.ping_group_range", "value": "0 1"}]
 
 
 def _container(**fields: Any) -> dict[str, Any]:
@@ -393,6 +394,18 @@ def _workload_cases() -> list[CelCase]:
         # comparing them across containers is over the apiserver's cost budget): allowed here.
         CelCase("privileged-changed", unprivileged, True, privileged),
         CelCase("disk-volumes-unchanged", with_disk, True, with_disk),
+        CelCase(
+            "disk-volumes-reordered",
+            spec_with(volumes=[VOLUME, DISK]),
+            True,
+            spec_with(volumes=[DISK, VOLUME]),
+        ),
+        CelCase(
+            "sysctls-reordered",
+            spec_with(securityContext={"sysctls": SYSCTLS[::-1]}),
+            True,
+            spec_with(securityContext={"sysctls": SYSCTLS}),
+        ),
         CelCase(
             "disk-volumes-changed",
             spec_with(volumes=[DISK, VOLUME]),

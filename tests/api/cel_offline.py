@@ -266,6 +266,22 @@ def _run(expression: str, variables: Mapping[str, Any]) -> Any:
     return _program(expression).evaluate(dict(variables))
 
 
+class UnorderedList(celtypes.ListType):
+    """An `x-kubernetes-list-type: map` or `set` list: the apiserver's CEL compares such lists regardless
+    of order (measured: reordering sysctls or volumes passes an `==` rule on 1.36)."""
+
+    def __eq__(self, other: Any) -> Any:
+        if not isinstance(other, list):
+            return super().__eq__(other)
+        return len(self) == len(other) and all(any(item == candidate for candidate in other) for item in self)
+
+    def __ne__(self, other: Any) -> Any:
+        equal = self.__eq__(other)
+        return equal if not isinstance(equal, bool) else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def to_cel(schema: Schema, value: Any, *, root: bool = False) -> Any:
     """A JSON value as the apiserver types it for CEL, by its schema."""
     if value is None:
@@ -290,7 +306,10 @@ def to_cel(schema: Schema, value: Any, *, root: bool = False) -> Any:
                 converted[celtypes.StringType(name)] = celtypes.StringType(item)
         return celtypes.MapType(converted)
     if kind == "array":
-        return celtypes.ListType(to_cel(schema.get("items", {}), item) for item in value)
+        items = (to_cel(schema.get("items", {}), item) for item in value)
+        if schema.get("x-kubernetes-list-type") in ("map", "set"):
+            return UnorderedList(items)
+        return celtypes.ListType(items)
     if kind == "string":
         form = schema.get("format")
         if form in ("date-time", "date"):

@@ -821,3 +821,79 @@ def test_optional_sources_may_be_missing_and_large_files_are_refused() -> None:
 def test_config_file_contents_are_redacted_in_logs() -> None:
     params = workload_parameters("CreateContainerGroup")
     assert redact(params)["Volume.3.ConfigFileVolume.ConfigFileToPath.1.Content"] == "***"
+
+
+def test_a_mode_counts_only_when_it_was_sent() -> None:
+    """An optional Secret volume sent as an empty directory carries no mode: when the Secret appears, the
+    files' mode is a change an update cannot carry (it would silently become ECI's default)."""
+    spec = AcrContainerGroupSpec.from_dict(
+        {
+            "containers": [{"name": "app", "image": "nginx"}],
+            "volumes": [
+                {"name": "tls", "secret": {"secretName": "tls", "defaultMode": 0o400, "optional": True}}
+            ],
+        }
+    )
+    common: dict[str, Any] = {
+        "name": "web",
+        "annotations": {},
+        "defaults": DEFAULTS,
+        "client_token": "t",
+        "owner_tags": {},
+    }
+    absent = create_parameters(spec, objects={}, **common)
+    present = create_parameters(spec, objects={("Secret", "tls"): {"k": b"v"}}, **common)
+    assert create_only_fields(spec, absent) == {}
+    assert create_only_fields(spec, present) == {"volumes[tls].secret.defaultMode": "0400"}
+
+
+def test_reordering_a_keyed_list_is_no_change() -> None:
+    sysctls = [{"name": "kernel.msgmax", "value": "1"}, {"name": "net.ipv4.ping_group_range", "value": "0 1"}]
+    old = {"containers": [], "securityContext": {"sysctls": sysctls}}
+    new = {"containers": [], "securityContext": {"sysctls": sysctls[::-1]}}
+    assert immutable_changes(old, new) == []
+    volumes = WORKLOAD_SPEC["volumes"]
+    forward = AcrContainerGroupSpec.from_dict(WORKLOAD_SPEC)
+    backward = AcrContainerGroupSpec.from_dict({**WORKLOAD_SPEC, "volumes": volumes[::-1]})
+    common: dict[str, Any] = {
+        "name": "web",
+        "annotations": {},
+        "defaults": DEFAULTS,
+        "client_token": "t",
+        "owner_tags": {},
+    }
+    params = [create_parameters(spec, objects=WORKLOAD_OBJECTS, **common) for spec in (forward, backward)]
+    assert create_only_fields(forward, params[0]) == create_only_fields(backward, params[1])
+
+
+def test_an_optional_key_that_is_missing_keeps_the_env_from_value() -> None:
+    spec = AcrContainerGroupSpec.from_dict(
+        {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "nginx",
+                    "envFrom": [{"configMapRef": {"name": "base"}}],
+                    "env": [
+                        {
+                            "name": "FOO",
+                            "valueFrom": {"configMapKeyRef": {"name": "x", "key": "k", "optional": True}},
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+    params = create_parameters(
+        spec,
+        name="web",
+        annotations={},
+        defaults=DEFAULTS,
+        objects={("ConfigMap", "base"): {"FOO": b"1"}},
+        client_token="t",
+        owner_tags={},
+    )
+    assert (params["Container.1.EnvironmentVar.1.Key"], params["Container.1.EnvironmentVar.1.Value"]) == (
+        "FOO",
+        "1",
+    )

@@ -73,3 +73,10 @@ def test_the_token_bucket_allows_a_burst_then_the_rate() -> None:
     # 5 at once, then 10 more at 20/s: the bucket makes the caller wait at least 0.5 s (the upper bound
     # only guards against a hang; a loaded machine may be slower).
     assert 0.45 <= elapsed < 10
+
+
+def test_scrub_removes_an_echoed_piece_of_a_config_file() -> None:
+    content = "ZXhhbXBsZS1rZXktbWF0ZXJpYWwtdGhhdC1pcy1sb25nZXItdGhhbi1mb3J0eQ=="
+    echoed = f"The parameter Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content ({content[:40]}...) is bad"
+    assert content[:12] not in scrub(echoed, [content])
+    assert scrub("Volume.1.Name ('config') is bad", [content]) == "Volume.1.Name ('config') is bad"
