@@ -61,6 +61,8 @@ ORPHANED_PREFIX = "orphaned-"
 """An orphaned group's uid tag value becomes `orphaned-<uid>`: it stays traceable, no resource owns it
 any more, and no tag is added (a group may already carry ECI's limit of 20)."""
 
+NO_STOCK = "OperationDenied.NoStock"
+
 IMMUTABLE_WIRE_FIELDS = (
     "ContainerGroupName",
     "RegionId",
@@ -766,19 +768,23 @@ class Controller:
         logger.info(
             "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
         )
+        spot = desired.spec.spot
+        capacity = None if spot is None else ("OnDemand" if spot.strategy == "NoSpot" else "Spot")
+        fallback = capacity == "Spot" and spot is not None and bool(spot.fallback_to_on_demand)
         try:
-            group_id = await self._mutate(entry, self.eci.create_container_group(region_id, params))
+            # With a fallback, no spot stock is answered at once by an on-demand group, not waited out.
+            group_id = await self._mutate(
+                entry, self.eci.create_container_group(region_id, params, retry=not fallback)
+            )
         except EciError as error:
-            if error.code != "IdempotentParameterMismatch":
+            if fallback and error.code == NO_STOCK:
+                group_id = await self._create_on_demand(entry, region_id, params, incarnation)
+                capacity = "OnDemand"
+            elif error.code != "IdempotentParameterMismatch":
                 raise
-            if await self._adopt(entry, region_id, desired):
-                return  # an earlier attempt with this token created a group from an older spec
-            # That group is gone already (reclaimed, deleted): the token is used up; the next attempt
-            # takes the next incarnation.
-            await self._commit(entry, fields={"incarnation": incarnation + 1})
-            raise OperatorError(
-                error.code, f"{error.message}; retrying under incarnation {incarnation + 1}", retryable=True
-            ) from None
+            else:
+                await self._token_used_up(entry, region_id, desired, incarnation, error)
+                return
         if entry.resource.deleting:
             logger.info("%s: created group %s while the resource is being deleted", resource.key, group_id)
         generation = desired.desired.generation  # what was sent, even if edited since
@@ -797,6 +803,7 @@ class Controller:
                 "registries": desired.registries,
                 "phase": "Scheduling",
                 "observedGeneration": generation,
+                "capacity": capacity,
             },
             conditions=[created, scheduling],
         )
@@ -805,6 +812,34 @@ class Controller:
         )
         logger.info("%s: created group %s", resource.key, group_id)
         self.poll_now.set()
+
+    async def _create_on_demand(
+        self, entry: Entry, region_id: str, params: Mapping[str, str], incarnation: int
+    ) -> str:
+        """ECI has no spot stock and the spec allows on-demand: the same group, on demand (its own token)."""
+        resource = entry.resource
+        logger.info("%s: no spot stock; creating an on-demand group instead", resource.key)
+        await self.post_event(
+            resource.reference,
+            "Normal",
+            "SpotFallback",
+            "ECI has no spot stock: creating an on-demand group (spec.spot.fallbackToOnDemand)",
+        )
+        on_demand = {**mapping.on_demand(params), "ClientToken": f"{resource.uid}-{incarnation}-od"}
+        return str(await self._mutate(entry, self.eci.create_container_group(region_id, on_demand)))
+
+    async def _token_used_up(
+        self, entry: Entry, region_id: str, desired: DesiredState, incarnation: int, error: EciError
+    ) -> None:
+        """IdempotentParameterMismatch: an earlier attempt with this token created a group from an older
+        spec (adopted), or that group is gone already and the token is used up (the next attempt takes
+        the next incarnation: raised)."""
+        if await self._adopt(entry, region_id, desired):
+            return
+        await self._commit(entry, fields={"incarnation": incarnation + 1})
+        raise OperatorError(
+            error.code, f"{error.message}; retrying under incarnation {incarnation + 1}", retryable=True
+        ) from None
 
     async def _adopt(self, entry: Entry, region_id: str, desired: DesiredState) -> bool:
         """Find a group made for this resource before a crash (by the uid tag); keep the newest only."""

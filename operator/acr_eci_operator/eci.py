@@ -290,8 +290,10 @@ class EciClient:
             logger.info("%s failed with %s; retry %d in %.1fs", action, error.code, attempt, delay)
             await asyncio.sleep(delay)
 
-    async def create_container_group(self, region_id: str, params: Mapping[str, str]) -> str:
-        answer = await self.call("CreateContainerGroup", region_id, params)
+    async def create_container_group(
+        self, region_id: str, params: Mapping[str, str], retry: bool = True
+    ) -> str:
+        answer = await self.call("CreateContainerGroup", region_id, params, retry=retry)
         return str(answer["ContainerGroupId"])
 
     async def update_container_group(self, region_id: str, params: Mapping[str, str]) -> None:

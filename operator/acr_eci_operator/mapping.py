@@ -177,8 +177,9 @@ def create_parameters(
     }
     if spec.zone_id:
         params["ZoneId"] = spec.zone_id
-    if spec.instance_type:
-        params["InstanceType"] = spec.instance_type
+    if spec.instance_type or spec.instance_types:
+        params["InstanceType"] = spec.instance_type or ",".join(spec.instance_types)
+    params.update(_placement_parameters(spec))
     if spec.termination_grace_period_seconds is not None:
         params["TerminationGracePeriodSeconds"] = str(spec.termination_grace_period_seconds)
     if spec.ephemeral_storage is not None:
@@ -202,6 +203,8 @@ UNSENDABLE_REMOVALS = (
     "spec.imageRegistryCredentials",
     "spec.acrRegistryInfos",
     "spec.volumes",
+    "spec.dnsConfig",
+    "spec.resourceGroupId",
 )
 """Fields whose removal UpdateContainerGroup cannot carry.
 
@@ -226,6 +229,8 @@ def present_removables(spec: AcrContainerGroupSpec, annotations: Mapping[str, st
         "spec.imageRegistryCredentials": bool(spec.image_registry_credentials),
         "spec.acrRegistryInfos": bool(effective_registries(spec, annotations)),
         "spec.volumes": bool(spec.volumes),
+        "spec.dnsConfig": spec.dns_config is not None,
+        "spec.resourceGroupId": spec.resource_group_id is not None,
     }
     return tuple(name for name in UNSENDABLE_REMOVALS if present[name])
 
@@ -342,6 +347,17 @@ def _mutable_parameters(
     if spec.memory is not None:
         params["Memory"] = format_float(spec.memory)
     params["RestartPolicy"] = spec.restart_policy
+    if spec.resource_group_id:
+        params["ResourceGroupId"] = spec.resource_group_id
+    if spec.dns_config is not None:
+        for index, server in enumerate(spec.dns_config.nameservers, start=1):
+            params[f"DnsConfig.NameServer.{index}"] = server
+        for index, search in enumerate(spec.dns_config.searches, start=1):
+            params[f"DnsConfig.Search.{index}"] = search
+        for index, option in enumerate(spec.dns_config.options, start=1):
+            params[f"DnsConfig.Option.{index}.Name"] = option.name
+            if option.value is not None:
+                params[f"DnsConfig.Option.{index}.Value"] = option.value
     for index, container in enumerate(spec.containers, start=1):
         path = f"spec.containers[{index - 1}]"
         params.update(_container_parameters(f"Container.{index}", container, path, objects))
@@ -465,6 +481,8 @@ def _container_parameters(prefix: str, container: Container, path: str, objects:
         params[f"{prefix}.Cpu"] = format_float(container.cpu)
     if container.memory is not None:
         params[f"{prefix}.Memory"] = format_float(container.memory)
+    if container.gpu is not None:
+        params[f"{prefix}.Gpu"] = str(container.gpu)
     for index, command in enumerate(container.command, start=1):
         params[f"{prefix}.Command.{index}"] = command
     for index, arg in enumerate(container.args, start=1):
@@ -517,6 +535,65 @@ def _container_parameters(prefix: str, container: Container, path: str, objects:
             params[f"{prefix}.SecurityContextRunAsGroup"] = str(context.run_as_group)
         if context.run_as_non_root is not None:
             params[f"{prefix}.SecurityContextRunAsNonRoot"] = _boolean(context.run_as_non_root)
+    return params
+
+
+def _placement_parameters(spec: AcrContainerGroupSpec) -> dict[str, str]:
+    """What only CreateContainerGroup takes about where and how the group runs (all immutable fields)."""
+    params: dict[str, str] = {}
+    for index, category in enumerate(spec.compute_category, start=1):
+        params[f"ComputeCategory.{index}"] = category
+    if spec.cpu_architecture:
+        params["CpuArchitecture"] = spec.cpu_architecture
+    if spec.schedule_strategy:
+        params["ScheduleStrategy"] = spec.schedule_strategy
+    if spec.eip is not None:
+        if spec.eip.instance_id:
+            params["EipInstanceId"] = spec.eip.instance_id
+        if spec.eip.auto_create:
+            params["AutoCreateEip"] = "true"
+        if spec.eip.bandwidth is not None:
+            params["EipBandwidth"] = str(spec.eip.bandwidth)
+        if spec.eip.isp:
+            params["EipISP"] = spec.eip.isp
+        if spec.eip.common_bandwidth_package_id:
+            params["EipCommonBandwidthPackage"] = spec.eip.common_bandwidth_package_id
+    if spec.dns_policy:
+        params["DnsPolicy"] = spec.dns_policy
+    for index, alias in enumerate(spec.host_aliases, start=1):
+        params[f"HostAliase.{index}.Ip"] = alias.ip
+        for host_index, hostname in enumerate(alias.hostnames, start=1):
+            params[f"HostAliase.{index}.Hostname.{host_index}"] = hostname
+    for index, server in enumerate(spec.ntp_servers, start=1):
+        params[f"NtpServer.{index}"] = server
+    if spec.host_name:
+        params["HostName"] = spec.host_name
+    if spec.spot is not None:
+        params["SpotStrategy"] = spec.spot.strategy
+        if spec.spot.price_limit is not None:
+            params["SpotPriceLimit"] = format_float(spec.spot.price_limit)
+        if spec.spot.duration_hours is not None:
+            params["SpotDuration"] = str(spec.spot.duration_hours)
+    if spec.gpu_driver_version:
+        params["GpuDriverVersion"] = spec.gpu_driver_version
+    if spec.image_cache is not None:
+        if spec.image_cache.auto_match:
+            params["AutoMatchImageCache"] = "true"
+        if spec.image_cache.snapshot_id:
+            params["ImageSnapshotId"] = spec.image_cache.snapshot_id
+    if spec.ram_role_name:
+        params["RamRoleName"] = spec.ram_role_name
+    if spec.active_deadline_seconds is not None:
+        params["ActiveDeadlineSeconds"] = str(spec.active_deadline_seconds)
+    return params
+
+
+def on_demand(create_params: Mapping[str, str]) -> dict[str, str]:
+    """The same create as an on-demand group (spot.fallbackToOnDemand when ECI has no spot stock)."""
+    params = {
+        key: value for key, value in create_params.items() if key not in ("SpotPriceLimit", "SpotDuration")
+    }
+    params["SpotStrategy"] = "NoSpot"
     return params
 
 
@@ -699,6 +776,7 @@ DESCRIBED_IMMUTABLE_FIELDS = {
     "securityGroupId": "SecurityGroupId",
     "vSwitchIds": "VSwitchId",
     "instanceType": "InstanceType",
+    "instanceTypes": "InstanceType",
 }
 """Where DescribeContainerGroups reports each immutable field of a group."""
 

@@ -77,6 +77,14 @@ HOSTNAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9
 REGION_PATTERN = r"^[a-z]+-[a-z0-9-]+$"
 ENV_NAME_PATTERN = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+IP_PATTERN = r"^[0-9a-fA-F:.]+$"
+# ecs.<family>.<size>, e.g. ecs.c6.large, ecs.gn6i-c4g1.xlarge.
+INSTANCE_TYPE_PATTERN = r"^ecs\.[a-z0-9-]+\.[a-z0-9-]+$"
+GPU_INSTANCE_TYPE = r"(^|,)ecs[.](gn|vgn|sgn|ebmgn|gi)[a-z0-9-]*[.]"
+"""GPU families (gn*, vgn*, sgn*, ebmgn*, gi*): a container with gpu needs one of them. [.], not \\., since a
+CEL string literal refuses the escape \\. (the apiserver does; cel-python accepts it)."""
+MAX_INSTANCE_TYPES = 5
+"""ECI's multi-specification limit (CreateContainerGroup InstanceType: up to five types)."""
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 # Sysctls ECI accepts (CreateContainerGroup: SecurityContext.Sysctl for the two safe ones,
 # HostSecurityContext.Sysctl for kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*, net.*; not
@@ -97,6 +105,20 @@ IMMUTABLE_FIELDS = (
     "terminationGracePeriodSeconds",
     "ephemeralStorage",
     "securityContext",
+    "instanceTypes",
+    "computeCategory",
+    "cpuArchitecture",
+    "scheduleStrategy",
+    "eip",
+    "dnsPolicy",
+    "hostAliases",
+    "ntpServers",
+    "hostName",
+    "spot",
+    "gpuDriverVersion",
+    "imageCache",
+    "ramRoleName",
+    "activeDeadlineSeconds",
 )
 
 RestartPolicy = Literal["Always", "OnFailure", "Never"]
@@ -746,6 +768,15 @@ class Container:
     ports: tuple[ContainerPort, ...] = field(
         default=(), metadata=doc("Ports the container exposes.", maxItems=100)
     )
+    gpu: int | None = field(
+        default=None,
+        metadata=doc(
+            "GPUs for this container (Container.N.Gpu); needs a GPU instance type in spec.instanceType(s).",
+            minimum=0,
+            maximum=64,
+            format="int32",
+        ),
+    )
     env_from: tuple[EnvFromSource, ...] = field(
         default=(),
         metadata=doc(
@@ -1064,6 +1095,198 @@ class PodSecurityContext:
 
 
 @dataclass(frozen=True)
+class EipSpec:
+    """A public IP for the group (ECI EIP): a new one (autoCreate) or an existing one (instanceId)."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "has(self.instanceId) != (has(self.autoCreate) && self.autoCreate)",
+            "message": "eip: set either instanceId (an existing EIP) or autoCreate: true, not both",
+        },
+        {
+            "rule": "has(self.autoCreate) && self.autoCreate || "
+            "!(has(self.bandwidth) || has(self.isp) || has(self.commonBandwidthPackageId))",
+            "message": "eip: bandwidth, isp and commonBandwidthPackageId apply only with autoCreate: true",
+        },
+    )
+
+    auto_create: bool | None = field(
+        default=None,
+        metadata=doc("Create an EIP with the group, released with it (AutoCreateEip)."),
+    )
+    bandwidth: int | None = field(
+        default=None,
+        metadata=doc(
+            "Bandwidth of the created EIP in Mbit/s, 1 to 200 (EipBandwidth; ECI's default 5).",
+            minimum=1,
+            maximum=200,
+            format="int32",
+        ),
+    )
+    isp: Literal["BGP", "BGP_PRO"] | None = field(
+        default=None, metadata=doc("Line of the created EIP: BGP (ECI's default) or BGP_PRO (EipISP).")
+    )
+    common_bandwidth_package_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "Shared bandwidth package to add the created EIP to (EipCommonBandwidthPackage).",
+            maxLength=64,
+            pattern=r"^cbwp-[a-z0-9]+$",
+        ),
+    )
+    instance_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "An existing EIP to bind, e.g. eip-2ze...(EipInstanceId).",
+            maxLength=64,
+            pattern=r"^eip-[a-z0-9]+$",
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        if (self.instance_id is not None) == bool(self.auto_create):
+            raise SpecError(path, "set either instanceId (an existing EIP) or autoCreate: true, not both")
+        if not self.auto_create and (self.bandwidth or self.isp or self.common_bandwidth_package_id):
+            raise SpecError(
+                path, "bandwidth, isp and commonBandwidthPackageId apply only with autoCreate: true"
+            )
+
+
+@dataclass(frozen=True)
+class DNSConfigOption:
+    """A resolver option (ECI DnsConfig.Option.N)."""
+
+    name: str = field(metadata=doc("Option name, e.g. ndots.", minLength=1, maxLength=64))
+    value: str | None = field(default=None, metadata=doc("Option value, e.g. 2.", maxLength=64))
+
+
+@dataclass(frozen=True)
+class PodDNSConfig:
+    """Resolver settings of the group (ECI DnsConfig); UpdateContainerGroup can change them."""
+
+    nameservers: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "DNS servers (DnsConfig.NameServer.N).",
+            maxItems=3,
+            items={"maxLength": 64, "pattern": IP_PATTERN},
+        ),
+    )
+    searches: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "Search domains (DnsConfig.Search.N).",
+            maxItems=6,
+            items={"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN},
+        ),
+    )
+    options: tuple[DNSConfigOption, ...] = field(
+        default=(),
+        metadata=doc("Resolver options (DnsConfig.Option.N).", list_map_keys=("name",), maxItems=10),
+    )
+
+
+@dataclass(frozen=True)
+class HostAlias:
+    """Entries added to the group's /etc/hosts (ECI HostAliase.N)."""
+
+    ip: str = field(metadata=doc("IP address (HostAliase.N.Ip).", maxLength=64, pattern=IP_PATTERN))
+    hostnames: tuple[str, ...] = field(
+        metadata=doc(
+            "Host names for the IP (HostAliase.N.Hostname.M).",
+            minItems=1,
+            maxItems=10,
+            items={"maxLength": 253, "pattern": DNS_SUBDOMAIN_PATTERN},
+        )
+    )
+
+
+SPOT_STRATEGIES = Literal["NoSpot", "SpotAsPriceGo", "SpotWithPriceLimit"]
+
+
+@dataclass(frozen=True)
+class SpotSpec:
+    """Run on spot capacity (ECI SpotStrategy): cheaper, and ECI may reclaim the group."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!has(self.priceLimit) || self.strategy == 'SpotWithPriceLimit'",
+            "message": "spot.priceLimit applies only with strategy SpotWithPriceLimit",
+        },
+        {
+            "rule": "self.strategy != 'SpotWithPriceLimit' || has(self.priceLimit)",
+            "message": "spot.strategy SpotWithPriceLimit needs spot.priceLimit",
+        },
+    )
+
+    strategy: SPOT_STRATEGIES = field(
+        metadata=doc(
+            "NoSpot (on-demand), SpotAsPriceGo (pay the market price up to on-demand) or SpotWithPriceLimit "
+            "(at most priceLimit)."
+        )
+    )
+    price_limit: float | None = field(
+        default=None,
+        metadata=doc(
+            "Highest hourly price, with SpotWithPriceLimit (SpotPriceLimit).",
+            minimum=0,
+            exclusiveMinimum=True,
+            maximum=1000,
+        ),
+    )
+    duration_hours: int | None = field(
+        default=None,
+        metadata=doc(
+            "Protection period: 1 (ECI does not reclaim the group in its first hour) or 0 (SpotDuration).",
+            minimum=0,
+            maximum=1,
+            format="int32",
+        ),
+    )
+    fallback_to_on_demand: bool | None = field(
+        default=None,
+        metadata=doc(
+            "When ECI has no spot stock, create an on-demand group instead (status.capacity says which runs). "
+            "The operator's, not an ECI parameter."
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        if self.price_limit is not None and self.strategy != "SpotWithPriceLimit":
+            raise SpecError(f"{path}.priceLimit", "applies only with strategy SpotWithPriceLimit")
+        if self.strategy == "SpotWithPriceLimit" and self.price_limit is None:
+            raise SpecError(f"{path}.priceLimit", "strategy SpotWithPriceLimit needs a price limit")
+
+
+@dataclass(frozen=True)
+class ImageCacheSpec:
+    """Start from an image cache (ECI image cache): a named snapshot, or one ECI matches."""
+
+    CEL_RULES: ClassVar[tuple[dict[str, str], ...]] = (
+        {
+            "rule": "!(has(self.snapshotId) && has(self.autoMatch) && self.autoMatch)",
+            "message": "imageCache: set snapshotId or autoMatch: true, not both",
+        },
+    )
+
+    auto_match: bool | None = field(
+        default=None, metadata=doc("Let ECI pick a matching image cache (AutoMatchImageCache).")
+    )
+    snapshot_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "The image cache to use, e.g. imc-2ze... (ImageSnapshotId).",
+            maxLength=64,
+            pattern=r"^imc-[a-z0-9]+$",
+        ),
+    )
+
+    def check(self, path: str) -> None:
+        if self.snapshot_id is not None and self.auto_match:
+            raise SpecError(path, "set snapshotId or autoMatch: true, not both")
+
+
+@dataclass(frozen=True)
 class AcrRegistryInfo:
     """An ACR Enterprise Edition instance to pull from without a password (ECI AcrRegistryInfo.N)."""
 
@@ -1190,6 +1413,21 @@ SPEC_CEL_RULES: tuple[dict[str, str], ...] = (
         ),
         "fieldPath": ".volumes",
     },
+    {
+        "rule": "!(has(self.instanceType) && has(self.instanceTypes))",
+        "message": "set spec.instanceTypes or spec.instanceType, not both",
+        "fieldPath": ".instanceTypes",
+    },
+    {
+        "rule": (
+            "!(self.containers.exists(c, has(c.gpu) && c.gpu > 0) || (has(self.initContainers) && "
+            "self.initContainers.exists(c, has(c.gpu) && c.gpu > 0))) || "
+            f"(has(self.instanceType) && self.instanceType.matches('{GPU_INSTANCE_TYPE}')) || "
+            f"(has(self.instanceTypes) && self.instanceTypes.exists(t, t.matches('{GPU_INSTANCE_TYPE}')))"
+        ),
+        "message": "a container with gpu needs a GPU instance type (ecs.gn*, ecs.vgn*, ...) in spec.instanceTypes",
+        "fieldPath": ".instanceTypes",
+    },
     _mounts_rule("containers"),
     _mounts_rule("initContainers"),
     {
@@ -1276,6 +1514,94 @@ class AcrContainerGroupSpec:
             "Immutable unless updateStrategy is Recreate.",
             maxLength=256,
             pattern=r"^ecs\.[a-z0-9.\-]+(,ecs\.[a-z0-9.\-]+)*$",
+        ),
+    )
+    instance_types: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "ECS instance types in order of preference (InstanceType, comma-joined): ECI uses the first with "
+            "stock, up to 5. Instead of instanceType. Immutable unless updateStrategy is Recreate.",
+            maxItems=MAX_INSTANCE_TYPES,
+            items={"maxLength": 64, "pattern": INSTANCE_TYPE_PATTERN},
+        ),
+    )
+    compute_category: tuple[Literal["economy", "general"], ...] = field(
+        default=(),
+        metadata=doc("Compute categories ECI may use, in order (ComputeCategory.N). Immutable.", maxItems=2),
+    )
+    cpu_architecture: Literal["AMD64", "ARM64"] | None = field(
+        default=None,
+        metadata=doc("CPU architecture, AMD64 (ECI's default) or ARM64 (CpuArchitecture). Immutable."),
+    )
+    schedule_strategy: Literal["VSwitchOrdered", "VSwitchRandom"] | None = field(
+        default=None,
+        metadata=doc(
+            "How ECI picks among spec.vSwitchIds (zones): in order, or at random (ScheduleStrategy). Immutable."
+        ),
+    )
+    eip: EipSpec | None = field(
+        default=None, metadata=doc("A public IP for the group; status.internetIp shows it. Immutable.")
+    )
+    dns_policy: Literal["Default", "None"] | None = field(
+        default=None,
+        metadata=doc(
+            "Default (the VPC's resolver, ECI's default) or None (only dnsConfig) (DnsPolicy). Immutable."
+        ),
+    )
+    dns_config: PodDNSConfig | None = field(default=None, metadata=doc("Resolver settings (DnsConfig)."))
+    host_aliases: tuple[HostAlias, ...] = field(
+        default=(), metadata=doc("Entries for /etc/hosts (HostAliase.N). Immutable.", maxItems=20)
+    )
+    ntp_servers: tuple[str, ...] = field(
+        default=(),
+        metadata=doc(
+            "NTP servers (NtpServer.N). Immutable.",
+            maxItems=5,
+            items={"maxLength": 253, "pattern": r"^[A-Za-z0-9.:-]+$"},
+        ),
+    )
+    host_name: str | None = field(
+        default=None,
+        metadata=doc(
+            "Host name of the group (HostName). Immutable.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN
+        ),
+    )
+    spot: SpotSpec | None = field(default=None, metadata=doc("Spot capacity. Immutable."))
+    gpu_driver_version: str | None = field(
+        default=None,
+        metadata=doc(
+            "GPU driver, e.g. tesla=525.85.12 (GpuDriverVersion). Immutable.",
+            maxLength=64,
+            pattern=r"^tesla=[0-9.]+$",
+        ),
+    )
+    image_cache: ImageCacheSpec | None = field(
+        default=None,
+        metadata=doc("Start from an image cache (ImageSnapshotId, AutoMatchImageCache). Immutable."),
+    )
+    ram_role_name: str | None = field(
+        default=None,
+        metadata=doc(
+            "RAM role the group's processes assume through the metadata service (RamRoleName). Immutable.",
+            maxLength=64,
+            pattern=r"^[A-Za-z0-9.-]+$",
+        ),
+    )
+    active_deadline_seconds: int | None = field(
+        default=None,
+        metadata=doc(
+            "Seconds the group may run; ECI then ends it Failed (ActiveDeadlineSeconds). Immutable.",
+            minimum=1,
+            maximum=31536000,
+            format="int64",
+        ),
+    )
+    resource_group_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "Resource group of the group, e.g. rg-aek2... (ResourceGroupId).",
+            maxLength=64,
+            pattern=r"^rg-[a-z0-9]+$",
         ),
     )
     cpu: float | None = field(
@@ -1403,6 +1729,15 @@ class AcrContainerGroupSpec:
                         )
                 if list_name == "initContainers":
                     _check_init_container(container, container_path)
+        if self.instance_type is not None and self.instance_types:
+            raise SpecError(f"{path}.instanceTypes", "set spec.instanceTypes or spec.instanceType, not both")
+        gpus = any(container.gpu for container in (*self.containers, *self.init_containers))
+        types = ",".join(self.instance_types) or self.instance_type or ""
+        if gpus and not matches(GPU_INSTANCE_TYPE, types):
+            raise SpecError(
+                f"{path}.instanceTypes",
+                "a container with gpu needs a GPU instance type (ecs.gn*, ecs.vgn*, ...)",
+            )
         for key in self.tags:
             if not key or len(key) > MAX_TAG_KEY:
                 raise SpecError(f"{path}.tags[{key}]", f"tag keys must be 1 to {MAX_TAG_KEY} characters")
@@ -1541,6 +1876,13 @@ class AcrContainerGroupStatus:
         metadata=doc(
             "ECI's status of the group, verbatim: Scheduling, Pending, Running, Restarting, Updating, "
             "Terminating, Succeeded, Failed, Expired or ScheduleFailed."
+        ),
+    )
+    capacity: Literal["Spot", "OnDemand"] | None = field(
+        default=None,
+        metadata=doc(
+            "What the current group runs on: Spot, or OnDemand (also when spot.fallbackToOnDemand created an "
+            "on-demand group because ECI had no spot stock). Absent when spec.spot is not set."
         ),
     )
     intranet_ip: str | None = field(default=None, metadata=doc("Private IP address of the group."))

@@ -145,6 +145,20 @@ IMMUTABLE_VALUES: dict[str, Any] = {
     "terminationGracePeriodSeconds": 30,
     "ephemeralStorage": 20,
     "securityContext": {"sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 1000"}]},
+    "instanceTypes": ["ecs.c6.large", "ecs.g6.large"],
+    "computeCategory": ["economy"],
+    "cpuArchitecture": "AMD64",
+    "scheduleStrategy": "VSwitchOrdered",
+    "eip": {"autoCreate": True, "bandwidth": 5},
+    "dnsPolicy": "Default",
+    "hostAliases": [{"ip": "10.0.0.1", "hostnames": ["a.example"]}],
+    "ntpServers": ["ntp1.aliyun.com"],
+    "hostName": "web-a",
+    "spot": {"strategy": "SpotAsPriceGo"},
+    "gpuDriverVersion": "tesla=470.82.01",
+    "imageCache": {"autoMatch": True},
+    "ramRoleName": "role-a",
+    "activeDeadlineSeconds": 3600,
 }
 CHANGED_VALUES: dict[str, Any] = {
     "containerGroupName": "group-b",
@@ -156,14 +170,32 @@ CHANGED_VALUES: dict[str, Any] = {
     "terminationGracePeriodSeconds": 60,
     "ephemeralStorage": 40,
     "securityContext": {"sysctls": [{"name": "net.ipv4.ping_group_range", "value": "0 2000"}]},
+    "instanceTypes": ["ecs.g6.large", "ecs.c6.large"],
+    "computeCategory": ["general"],
+    "cpuArchitecture": "ARM64",
+    "scheduleStrategy": "VSwitchRandom",
+    "eip": {"instanceId": "eip-abc"},
+    "dnsPolicy": "None",
+    "hostAliases": [{"ip": "10.0.0.1", "hostnames": ["b.example"]}],
+    "ntpServers": ["ntp2.aliyun.com"],
+    "hostName": "web-b",
+    "spot": {"strategy": "SpotWithPriceLimit", "priceLimit": 0.5},
+    "gpuDriverVersion": "tesla=525.85.12",
+    "imageCache": {"snapshotId": "imc-abc"},
+    "ramRoleName": "role-b",
+    "activeDeadlineSeconds": 7200,
 }
+EXCLUSIVE = {"instanceType": "instanceTypes", "instanceTypes": "instanceType"}
+"""Fields that may not be set together: a case about one leaves the other out."""
 IMMUTABLE_MESSAGE = "is immutable; set updateStrategy: Recreate"
 
 
 def _immutable_cases() -> list[CelCase]:
-    full = spec_with(**IMMUTABLE_VALUES)
+    base = spec_with(**IMMUTABLE_VALUES)
+    full = {key: value for key, value in base.items() if key != "instanceTypes"}
     cases = []
     for name in models.IMMUTABLE_FIELDS:
+        full = {key: value for key, value in base.items() if key != EXCLUSIVE.get(name, "instanceTypes")}
         refused = _refused(f"spec.{name}", f"spec.{name} {IMMUTABLE_MESSAGE}")
         without = {key: value for key, value in full.items() if key != name}
         cases += [
@@ -180,6 +212,8 @@ def _immutable_cases() -> list[CelCase]:
             ),
             CelCase(f"{name}-set-on-create", {**spec_with(), name: IMMUTABLE_VALUES[name]}, True),
         ]
+    full = {key: value for key, value in base.items() if key != "instanceTypes"}
+    changed = {key: value for key, value in CHANGED_VALUES.items() if key != "instanceTypes"}
     no_strategy = {key: value for key, value in full.items() if key != "updateStrategy"}
     mutable = {**full, "cpu": 4, "restartPolicy": "Never", "containers": [{"name": "c2", "image": "busybox"}]}
     cases += [
@@ -189,7 +223,7 @@ def _immutable_cases() -> list[CelCase]:
         CelCase("unchanged-without-update-strategy", no_strategy, True, no_strategy),
         CelCase(
             "every-immutable-field-changed-with-recreate",
-            {**full, **CHANGED_VALUES, "updateStrategy": "Recreate"},
+            {**full, **changed, "updateStrategy": "Recreate"},
             True,
             full,
         ),
@@ -393,6 +427,58 @@ def _workload_cases() -> list[CelCase]:
         # Changing privileged, runAsGroup or runAsNonRoot is refused by the operator, not by CEL (a rule
         # comparing them across containers is over the apiserver's cost budget): allowed here.
         CelCase("privileged-changed", unprivileged, True, privileged),
+        CelCase(
+            "instance-type-and-types",
+            spec_with(instanceType="ecs.c6.large", instanceTypes=["ecs.g6.large"]),
+            **_refused("spec.instanceTypes", "not both"),
+        ),
+        CelCase(
+            "gpu-on-a-gpu-type",
+            spec_with(containers=[_container(gpu=1)], instanceTypes=["ecs.c6.large", "ecs.gn6i-c4g1.xlarge"]),
+            True,
+        ),
+        CelCase(
+            "gpu-without-a-gpu-type",
+            spec_with(containers=[_container(gpu=1)], instanceType="ecs.c6.large"),
+            **_refused("spec.instanceTypes", "needs a GPU instance type"),
+        ),
+        CelCase(
+            "gpu-without-any-type",
+            spec_with(containers=[_container(gpu=1)]),
+            **_refused("spec.instanceTypes", "needs a GPU instance type"),
+        ),
+        CelCase("eip-auto", spec_with(eip={"autoCreate": True, "isp": "BGP"}), True),
+        CelCase(
+            "eip-both",
+            spec_with(eip={"autoCreate": True, "instanceId": "eip-abc"}),
+            **_refused("spec.eip", "not both"),
+        ),
+        CelCase(
+            "eip-bandwidth-without-auto",
+            spec_with(eip={"instanceId": "eip-abc", "bandwidth": 5}),
+            **_refused("spec.eip", "only with autoCreate"),
+        ),
+        CelCase(
+            "spot-price-without-limit-strategy",
+            spec_with(spot={"strategy": "SpotAsPriceGo", "priceLimit": 0.5}),
+            **_refused("spec.spot", "only with strategy SpotWithPriceLimit"),
+        ),
+        CelCase(
+            "spot-limit-strategy-without-price",
+            spec_with(spot={"strategy": "SpotWithPriceLimit"}),
+            **_refused("spec.spot", "needs spot.priceLimit"),
+        ),
+        CelCase(
+            "image-cache-both",
+            spec_with(imageCache={"autoMatch": True, "snapshotId": "imc-abc"}),
+            **_refused("spec.imageCache", "not both"),
+        ),
+        CelCase(
+            "dns-config-changed",
+            spec_with(dnsConfig={"nameservers": ["10.0.0.2"]}),
+            True,
+            spec_with(dnsConfig={"nameservers": ["10.0.0.1"]}),
+        ),
         CelCase("disk-volumes-unchanged", with_disk, True, with_disk),
         CelCase(
             "disk-volumes-reordered",

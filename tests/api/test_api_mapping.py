@@ -18,6 +18,7 @@ from acr_eci_operator.mapping import (
     format_float,
     image_domain,
     immutable_changes,
+    on_demand,
     redact,
     uncovered_acr_images,
     update_parameters,
@@ -897,3 +898,114 @@ def test_an_optional_key_that_is_missing_keeps_the_env_from_value() -> None:
         "FOO",
         "1",
     )
+
+
+# -- workloads II: public access, DNS, placement, spot, GPUs, image caches ---------------------------
+
+PLACEMENT_SPEC: dict[str, Any] = {
+    "containers": [{"name": "app", "image": "nginx", "gpu": 1}],
+    "instanceTypes": ["ecs.gn6i-c4g1.xlarge", "ecs.gn6v-c8g1.2xlarge"],
+    "computeCategory": ["economy", "general"],
+    "cpuArchitecture": "AMD64",
+    "scheduleStrategy": "VSwitchOrdered",
+    "eip": {"autoCreate": True, "bandwidth": 10, "isp": "BGP_PRO", "commonBandwidthPackageId": "cbwp-1"},
+    "dnsPolicy": "None",
+    "dnsConfig": {
+        "nameservers": ["10.0.0.2"],
+        "searches": ["svc.local"],
+        "options": [{"name": "ndots", "value": "2"}],
+    },
+    "hostAliases": [{"ip": "10.0.0.9", "hostnames": ["db.local", "cache.local"]}],
+    "ntpServers": ["ntp.aliyun.com"],
+    "hostName": "web-1",
+    "spot": {
+        "strategy": "SpotWithPriceLimit",
+        "priceLimit": 0.25,
+        "durationHours": 1,
+        "fallbackToOnDemand": True,
+    },
+    "gpuDriverVersion": "tesla=525.85.12",
+    "imageCache": {"snapshotId": "imc-abc"},
+    "ramRoleName": "app-role",
+    "activeDeadlineSeconds": 3600,
+    "resourceGroupId": "rg-abc",
+}
+
+
+def placement_parameters(action: str) -> dict[str, str]:
+    spec = AcrContainerGroupSpec.from_dict(PLACEMENT_SPEC)
+    common: dict[str, Any] = {"annotations": {}, "objects": {}, "client_token": "t", "owner_tags": {}}
+    if action == "CreateContainerGroup":
+        return create_parameters(spec, name="web", defaults=DEFAULTS, **common)
+    return update_parameters(spec, container_group_id="eci-1", defaults=DEFAULTS, **common)
+
+
+def test_placement_spot_eip_dns_and_identity_wire_parameters() -> None:
+    params = placement_parameters("CreateContainerGroup")
+    assert {key: value for key, value in params.items() if not key.startswith(NETWORK_AND_TAGS)} == {
+        "ContainerGroupName": "web",
+        "InstanceType": "ecs.gn6i-c4g1.xlarge,ecs.gn6v-c8g1.2xlarge",
+        "ComputeCategory.1": "economy",
+        "ComputeCategory.2": "general",
+        "CpuArchitecture": "AMD64",
+        "ScheduleStrategy": "VSwitchOrdered",
+        "AutoCreateEip": "true",
+        "EipBandwidth": "10",
+        "EipISP": "BGP_PRO",
+        "EipCommonBandwidthPackage": "cbwp-1",
+        "DnsPolicy": "None",
+        "HostAliase.1.Ip": "10.0.0.9",
+        "HostAliase.1.Hostname.1": "db.local",
+        "HostAliase.1.Hostname.2": "cache.local",
+        "NtpServer.1": "ntp.aliyun.com",
+        "HostName": "web-1",
+        "SpotStrategy": "SpotWithPriceLimit",
+        "SpotPriceLimit": "0.25",
+        "SpotDuration": "1",
+        "GpuDriverVersion": "tesla=525.85.12",
+        "ImageSnapshotId": "imc-abc",
+        "RamRoleName": "app-role",
+        "ActiveDeadlineSeconds": "3600",
+        "RestartPolicy": "Always",
+        "ResourceGroupId": "rg-abc",
+        "DnsConfig.NameServer.1": "10.0.0.2",
+        "DnsConfig.Search.1": "svc.local",
+        "DnsConfig.Option.1.Name": "ndots",
+        "DnsConfig.Option.1.Value": "2",
+        "Container.1.Image": "nginx",
+        "Container.1.Name": "app",
+        "Container.1.Gpu": "1",
+    }
+    assert {template(name) for name in params} - wire_names("CreateContainerGroup") == set()
+    on_demand_params = on_demand(params)
+    assert on_demand_params["SpotStrategy"] == "NoSpot"
+    assert "SpotPriceLimit" not in on_demand_params and "SpotDuration" not in on_demand_params
+
+
+def test_update_carries_dns_config_resource_group_and_gpus_only() -> None:
+    params = placement_parameters("UpdateContainerGroup")
+    assert {template(name) for name in params} - wire_names("UpdateContainerGroup") == set()
+    assert params["DnsConfig.NameServer.1"] == "10.0.0.2" and params["ResourceGroupId"] == "rg-abc"
+    assert params["Container.1.Gpu"] == "1"
+    for create_only in ("InstanceType", "SpotStrategy", "AutoCreateEip", "HostAliase.1.Ip", "RamRoleName"):
+        assert create_only not in params
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"instanceTypes": ["ecs.c6.large"]}, "spec.instanceTypes", "needs a GPU instance type"),
+        ({"eip": {"autoCreate": True, "instanceId": "eip-1"}}, "spec.eip", "not both"),
+        (
+            {"spot": {"strategy": "SpotAsPriceGo", "priceLimit": 1}},
+            "spec.spot.priceLimit",
+            "SpotWithPriceLimit",
+        ),
+        ({"instanceType": "ecs.gn6i-c4g1.xlarge"}, "spec.instanceTypes", "not both"),
+        ({"instanceTypes": [f"ecs.gn6i-c{n}g1.xlarge" for n in range(6)]}, "spec.instanceTypes", "at most 5"),
+    ],
+)
+def test_bad_placement_is_named(change: dict[str, Any], field: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        AcrContainerGroupSpec.from_dict({**PLACEMENT_SPEC, **change})
+    assert caught.value.field == field and message in caught.value.message
