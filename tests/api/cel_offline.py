@@ -256,8 +256,24 @@ def _normalize_field_path(field_path: str) -> str:
     return field_path[1:]
 
 
+# CEL's escapes in a quoted (not raw) string literal; cel-python also takes others (`\.`), which the
+# apiserver's parser refuses as a syntax error (measured on 1.36: a regex written '\.' fails the CRD).
+_STRING_LITERAL = re.compile(r"""(?<![rR])('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-3][0-7]{2}|[abfnrtv\\'\"`?]|.)")
+_VALID_ESCAPE = re.compile(r"x..|u....|U........|[0-3][0-7]{2}|[abfnrtv\\'\"`?]")
+
+
+def check_escapes(expression: str) -> None:
+    """Raise CaseError for an escape the apiserver's CEL parser refuses."""
+    for literal in _STRING_LITERAL.findall(expression):
+        for escape in _ESCAPE.findall(literal[1:-1]):
+            if not _VALID_ESCAPE.fullmatch(escape):
+                raise CaseError(f"the escape \\{escape} in {literal} is not CEL (the apiserver refuses it)")
+
+
 @functools.cache
 def _program(expression: str) -> Any:
+    check_escapes(expression)
     environment = celpy.Environment()
     return environment.program(environment.compile(expression), functions=KUBERNETES_FUNCTIONS)
 

@@ -148,3 +148,11 @@ def test_a_transition_rule_where_nothing_correlates_is_found() -> None:
         cel_offline.violations(variant.schema, {"spec": {}})
     for table in TABLES:
         assert cel_offline.uncorrelatable_transition_rules(table.schema) == []
+
+
+def test_the_offline_evaluator_refuses_escapes_the_apiserver_refuses() -> None:
+    from tests.api.cel_offline import CaseError, check_escapes
+
+    check_escapes(r"self.a.matches('[.]x\\d') && self.b == 'it\'s' && self.c == r'\.'")
+    with pytest.raises(CaseError):
+        check_escapes(r"self.a.matches('ecs\.gn')")
