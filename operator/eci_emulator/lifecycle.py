@@ -568,6 +568,9 @@ def _view_group(group: Group, now: float, timings: Timings, detail: bool) -> Gro
     if now < group.scheduled_at:
         waiting = [_waiting_view(run) for run in group.containers]
         init_waiting = [_waiting_view(run) for run in group.init_containers]
+        if detail:
+            # Events from creation on (an image cache hit comes before scheduling).
+            events.extend(event for event in group.extra_events if event.first <= now)
         return GroupView("Scheduling", group.created_at, waiting, init_waiting, None, events)
     if group.schedule_failed:
         if detail:
