@@ -590,7 +590,10 @@ def _deletion(group: Group, view: GroupView, now: float) -> dict[str, Any]:
 
 
 def _reclaim(group: Group, warn_at: float, at: float) -> None:
-    minutes = max(1, round((at - warn_at) / 60)) if at > warn_at else 3
+    """Warn at `warn_at` (the notice's lead time in minutes; a reclaim without notice words it as ECI's usual
+    notice, SPOT_WARNING_SECONDS), expire at `at`."""
+    lead = at - warn_at if at > warn_at else SPOT_WARNING_SECONDS
+    minutes = max(1, round(lead / 60))
     message = f"Spot ECI will be released in {minutes} minutes."
     group.extra_events.append(
         Event("Warning", "SpotToBeReleased", message, warn_at, warn_at, 1, group.container_group_id)
