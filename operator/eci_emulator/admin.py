@@ -86,6 +86,65 @@ class AdminClient:
         """
         self._call("POST", f"groups/{quote(container_group_id)}/hide", {"times": times})
 
+    def reclaim_spot(self, container_group_id: str, after_seconds: float = 180.0) -> float:
+        """Reclaim a spot group `after_seconds` from now, not within its protection period (SpotDuration
+        hours after creation, default 1, 0 for none): a Warning SpotToBeReleased event ("Spot ECI will be
+        released in N minutes.") 180 s before (or at once if sooner), then status Expired, ExpiredTime set.
+        Returns the reclaim time on the emulator's clock (`clock()["now"]` scale). AdminError 404 for an
+        unknown group, 400 for a group that is not spot or has ended."""
+        answer = self._call(
+            "POST", f"groups/{quote(container_group_id)}/reclaim", {"after_seconds": after_seconds}
+        )
+        return float(answer["reclaimAt"])
+
+    def set_stock(
+        self,
+        instance_type: str | None = None,
+        zone_id: str | None = None,
+        spot: bool | None = None,
+        available: bool = False,
+    ) -> None:
+        """No stock (available=False) or stock (True) of `instance_type` in `zone_id`, for spot requests
+        (spot=True), pay-as-you-go ones (False) or both (None); None for a type or zone means any. The latest
+        rule that matches decides; with none there is stock. A request without InstanceType only meets rules
+        for any type. CreateContainerGroup takes the first vSwitch (VSwitchOrdered, the default, in the
+        order given; VSwitchRandom shuffled) and, in it, the first InstanceType with stock; with none it
+        answers 400 OperationDenied.NoStock and creates nothing."""
+        body = {"instance_type": instance_type, "zone_id": zone_id, "spot": spot, "available": available}
+        self._call("PUT", "stock", body)
+
+    def stock(self) -> list[dict[str, Any]]:
+        """The stock rules, oldest first: [{instance_type, zone_id, spot, available}]."""
+        return list(self._call("GET", "stock")["rules"])
+
+    def clear_stock(self) -> None:
+        """Forget every stock rule: stock everywhere again."""
+        self._call("DELETE", "stock")
+
+    def set_vswitch_zone(self, vswitch_id: str, zone_id: str) -> None:
+        """Put a vSwitch in a zone. A vSwitch not set is in the request's ZoneId when sent, else <region>-a."""
+        self._call("PUT", "vswitches", {"vswitch_id": vswitch_id, "zone_id": zone_id})
+
+    def vswitch_zones(self) -> dict[str, str]:
+        return dict(self._call("GET", "vswitches"))
+
+    def add_image_cache(self, snapshot_id: str, images: list[str]) -> None:
+        """Register an image cache (snapshot_id imc-...) holding `images`. ImageSnapshotId must name one
+        (else 400 ImageCacheNotFound); AutoMatchImageCache=true takes the latest holding every image of the
+        group. Either shows as a Normal SuccessfulHitImageCache event "Successfully hit image cache imc-...."
+        (a Warning ImageCacheMissed "Missed image cache." when auto-matching finds none)."""
+        self._call("POST", "image-caches", {"snapshot_id": snapshot_id, "images": images})
+
+    def image_caches(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "image-caches")["imageCaches"])
+
+    def eips(self) -> list[dict[str, Any]]:
+        """Each EIP a group got, oldest first: AllocationId, IpAddress (the group's InternetIp),
+        ContainerGroupId, AutoCreated, Bandwidth, ISP, CommonBandwidthPackage and Status: InUse while the
+        group lives; after it ended or was deleted Released (auto-created) or Available (bound by
+        EipInstanceId)."""
+        return list(self._call("GET", "eips")["eips"])
+
     def requests(self, action: str | None = None) -> list[dict[str, Any]]:
         suffix = f"?action={quote(action)}" if action else ""
         return list(self._call("GET", f"requests{suffix}")["requests"])

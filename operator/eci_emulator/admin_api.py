@@ -11,6 +11,15 @@ Routes (JSON in and out):
   POST   /_emulator/groups/{id}/expire          reclaim it now (spot): status Expired
   POST   /_emulator/groups/{id}/hide            {times: N >= 1, default 1}: the next N DescribeContainerGroups /
                                                 DescribeContainerGroupStatus answers that would list it omit it
+  POST   /_emulator/groups/{id}/reclaim        {after_seconds: default 180}: spot reclaim, SpotToBeReleased
+                                                then Expired, not within the SpotDuration protection;
+                                                answers {reclaimAt}; 400 for a group not spot or ended
+  GET    /_emulator/stock                       {rules: [...]}; PUT adds {instance_type, zone_id, spot,
+                                                available} (null: any); DELETE clears
+  GET    /_emulator/vswitches                   {vswitch id: zone id}; PUT {vswitch_id, zone_id} sets one
+  GET    /_emulator/image-caches                {imageCaches: [...]}; POST {snapshot_id, images} adds one
+  GET    /_emulator/eips                        {eips: [...]}: each EIP a group got, InUse / Released /
+                                                Available
   GET    /_emulator/requests[?action=Action]    the request log; DELETE clears it
   GET    /_emulator/deletions                   {deletions: [...]}: each DeleteContainerGroup's graceful stop
                                                 (grace period, preStop handler per container), oldest first
@@ -24,8 +33,8 @@ Routes (JSON in and out):
   GET    /_emulator/timings                     PUT with some fields changes them
   GET    /_emulator/clock                       POST /_emulator/clock/advance {seconds}
   POST   /_emulator/access-keys                 {accessKeyId, accessKeySecret, securityToken?}
-  POST   /_emulator/reset                       forget groups, tokens, deletions, the log, faults and the clock
-                                                offset
+  POST   /_emulator/reset                       forget groups, tokens, deletions, EIPs, the log, faults, stock,
+                                                vSwitch zones, image caches and the clock offset
 """
 
 from __future__ import annotations
@@ -85,6 +94,8 @@ def _route(
             return 200, {"added": True}
     if head == "faults":
         return _faults(emulator, method, rest, body)
+    if head in ("stock", "vswitches", "image-caches", "eips"):
+        return _capacity(emulator, method, head, rest, body)
     if head == "rate-limits":
         return _rate_limits(emulator, method, rest, body)
     if head == "timings":
@@ -125,6 +136,9 @@ def _groups(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answ
         return (200, {"deleted": rest[0]}) if backend.remove_group(rest[0]) else (404, {"error": "no group"})
     if len(rest) == 2 and rest[1] == "expire" and method == "POST":
         return (200, {"expired": rest[0]}) if backend.expire_group(rest[0]) else (404, {"error": "no group"})
+    if len(rest) == 2 and rest[1] == "reclaim" and method == "POST":
+        at = backend.reclaim_spot(rest[0], _object(body).get("after_seconds", 180.0))
+        return (200, {"reclaimAt": at}) if at is not None else (404, {"error": "no group"})
     if len(rest) == 2 and rest[1] == "hide" and method == "POST":
         # The ECI reference is silent on list consistency; this models a Describe that misses a group that
         # exists (an eventually consistent index), the emulator's own choice.
@@ -135,6 +149,40 @@ def _groups(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answ
             return 200, {"hidden": rest[0], "times": times}
         return 404, {"error": "no group"}
     return 404, {"error": "no such groups route"}
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError("the body must be a JSON object")
+    return body
+
+
+def _capacity(emulator: Emulator, method: str, head: str, rest: list[str], body: Any) -> Answer:
+    if rest:
+        return 404, {"error": f"no such {head} route"}
+    if head == "stock":
+        if method == "PUT":
+            emulator.set_stock(**_object(body))
+        elif method == "DELETE":
+            emulator.capacity.reset_stock()
+        elif method != "GET":
+            return 404, {"error": "no such stock route"}
+        return 200, {"rules": emulator.stock()}
+    if head == "vswitches":
+        if method == "PUT":
+            emulator.set_vswitch_zone(str(body["vswitch_id"]), str(body["zone_id"]))
+        elif method != "GET":
+            return 404, {"error": "no such vswitches route"}
+        return 200, emulator.capacity.vswitch_zones()
+    if head == "image-caches":
+        if method == "POST":
+            emulator.add_image_cache(str(body["snapshot_id"]), list(body["images"]))
+        elif method != "GET":
+            return 404, {"error": "no such image-caches route"}
+        return 200, {"imageCaches": emulator.image_caches()}
+    if method == "GET":
+        return 200, {"eips": emulator.eips()}
+    return 404, {"error": "no such eips route"}
 
 
 def _faults(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answer:

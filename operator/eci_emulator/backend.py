@@ -30,6 +30,7 @@ from eci_emulator.lifecycle import (
     view_group,
 )
 from eci_emulator.model import DEFAULT_GRACE_PERIOD_SECONDS, GroupSpec, parse_create, parse_update
+from eci_emulator.placement import SPOT_WARNING_SECONDS, Capacity, CreateSettings
 from eci_emulator.registries import RegistryCatalog
 from eci_emulator.render import recent_events, render_event, render_group, render_status
 from eci_emulator.validation import GROUP_STATUSES, Reader, check_parameters, nest
@@ -71,8 +72,16 @@ class _Remembered:
 class Backend:
     """Container groups and the actions on them; every public method is thread-safe."""
 
-    def __init__(self, catalog: RegistryCatalog, timings: Timings, clock: Clock, strict: bool = True) -> None:
+    def __init__(
+        self,
+        catalog: RegistryCatalog,
+        timings: Timings,
+        clock: Clock,
+        strict: bool = True,
+        capacity: Capacity | None = None,
+    ) -> None:
         self.catalog = catalog
+        self.capacity = capacity or Capacity()
         self.timings = timings
         self.clock = clock
         self.strict = strict
@@ -80,6 +89,7 @@ class Backend:
         self._groups: dict[str, Group] = {}
         self._tokens: dict[tuple[str, str], _Remembered] = {}
         self._deletions: list[dict[str, Any]] = []
+        self._eips: list[dict[str, Any]] = []
         self._seq = 0
         self._handlers: dict[str, Callable[[dict[str, str], bool], dict[str, Any]]] = {
             "CreateContainerGroup": self._create,
@@ -165,6 +175,17 @@ class Backend:
                 raise EciError(
                     "DryRunOperation", "Request validation has been passed with DryRun flag set.", 400
                 )
+            settings = spec.settings
+            placement = self.capacity.place(
+                settings, spec.zone_id, spec.region_id, spot=spec.spot_strategy != "NoSpot"
+            )
+            spec = replace(
+                spec,
+                zone_id=placement.zone_id,
+                vswitch_id=placement.vswitch_id,
+                instance_type=placement.instance_type,
+            )
+            cache = self.capacity.image_cache(settings, spec.images)
             now = self.clock.now()
             self._seq += 1
             group_id = new_group_id()
@@ -173,7 +194,10 @@ class Backend:
                 spec, scheduled_at, self.timings, self.catalog, spec.containers, spec.init_containers, {}
             )
             intranet_ip, internet_ip = self._allocate_ips(self._seq, spec.internet)
-            self._groups[group_id] = Group(
+            if internet_ip:
+                self._eips.append(_eip(group_id, internet_ip, settings, self._seq))
+            deadline = settings.active_deadline_seconds
+            group = self._groups[group_id] = Group(
                 container_group_id=group_id,
                 seq=self._seq,
                 spec=spec,
@@ -186,7 +210,17 @@ class Backend:
                 init_failed_at=init_failed_at,
                 pending_since=scheduled_at,
                 schedule_failed=schedule_failure,
+                deadline_at=None if deadline is None else now + deadline,
             )
+            if cache is not None:
+                message = f"Successfully hit image cache {cache}."
+                group.extra_events.append(
+                    Event("Normal", "SuccessfulHitImageCache", message, now, now, 1, group_id)
+                )
+            elif settings.auto_match_image_cache:
+                group.extra_events.append(
+                    Event("Warning", "ImageCacheMissed", "Missed image cache.", now, now, 1, group_id)
+                )
             response = {"RequestId": new_request_id(), "ContainerGroupId": group_id}
             self._remember("CreateContainerGroup", own, response)
             return response
@@ -400,6 +434,7 @@ class Backend:
             group, view = self._find(own)
             del self._groups[group.container_group_id]
             self._deletions.append(_deletion(group, view, self.clock.now()))
+            self._release_eip(group.container_group_id)
             response = {"RequestId": new_request_id()}
             self._remember("DeleteContainerGroup", own, response)
             return response
@@ -436,26 +471,62 @@ class Backend:
             return self._groups.pop(container_group_id, None) is not None
 
     def expire_group(self, container_group_id: str) -> bool:
-        """Reclaim a (spot) group now: it turns Expired."""
+        """Reclaim a (spot) group now: it turns Expired (no protection period, no advance warning)."""
         now = self.clock.now()
         with self._lock:
             group = self._groups.get(container_group_id)
             if group is None or self._view(group, now) is None:
                 return False
-            group.expired_at = now
-            group.version += 1
-            group.extra_events.append(
-                Event(
-                    "Warning",
-                    "SpotToBeReleased",
-                    "Spot ECI will be released in 3 minutes.",
-                    now,
-                    now,
-                    1,
-                    container_group_id,
-                )
-            )
+            _reclaim(group, now, now)
             return True
+
+    def reclaim_spot(
+        self, container_group_id: str, after_seconds: float = SPOT_WARNING_SECONDS
+    ) -> float | None:
+        """Reclaim a spot group `after_seconds` from now, as ECI does: a Warning SpotToBeReleased event
+        ("Spot ECI will be released in N minutes") SPOT_WARNING_SECONDS before (or now, if sooner), then
+        status Expired with ExpiredTime at the reclaim.
+
+        Not before the protection period ends: SpotDuration hours (default 1, 0 for none) after creation.
+        Returns the reclaim time (clock seconds); None when there is no such group. ValueError for a group
+        that is not spot (SpotStrategy NoSpot) or has ended.
+        """
+        if isinstance(after_seconds, bool) or not isinstance(after_seconds, int | float) or after_seconds < 0:
+            raise ValueError(f"after_seconds must be a non-negative number, not {after_seconds!r}")
+        now = self.clock.now()
+        with self._lock:
+            group = self._groups.get(container_group_id)
+            view = self._view(group, now) if group is not None else None
+            if group is None or view is None:
+                return None
+            if group.spec.spot_strategy == "NoSpot":
+                raise ValueError(f"{container_group_id} is not a spot instance (SpotStrategy NoSpot)")
+            if view.terminal_at is not None:
+                raise ValueError(f"{container_group_id} has ended ({view.status})")
+            protected_until = group.created_at + group.spec.settings.spot_duration_hours * 3600.0
+            at = max(now + after_seconds, protected_until)
+            _reclaim(group, max(now, at - SPOT_WARNING_SECONDS), at)
+            return at
+
+    def eips(self) -> list[dict[str, Any]]:
+        """The EIPs groups got: AllocationId, IpAddress, ContainerGroupId, AutoCreated, Bandwidth, ISP,
+        CommonBandwidthPackage and Status: InUse while the group lives; once it ended or was deleted, an
+        auto-created EIP is Released (with the group, as ECI does by default) and a bound one Available."""
+        now = self.clock.now()
+        with self._lock:
+            for eip in self._eips:
+                if eip["Status"] != "InUse":
+                    continue
+                group = self._groups.get(eip["ContainerGroupId"])
+                view = self._view(group, now, detail=False) if group is not None else None
+                if view is None or view.terminal_at is not None:
+                    self._release_eip(eip["ContainerGroupId"])
+            return [dict(eip) for eip in self._eips]
+
+    def _release_eip(self, container_group_id: str) -> None:
+        for eip in self._eips:
+            if eip["ContainerGroupId"] == container_group_id and eip["Status"] == "InUse":
+                eip["Status"] = "Released" if eip["AutoCreated"] else "Available"
 
     def group_spec(self, container_group_id: str) -> GroupSpec | None:
         with self._lock:
@@ -489,6 +560,7 @@ class Backend:
             self._groups.clear()
             self._tokens.clear()
             self._deletions.clear()
+            self._eips.clear()
 
 
 def _deletion(group: Group, view: GroupView, now: float) -> dict[str, Any]:
@@ -514,6 +586,33 @@ def _deletion(group: Group, view: GroupView, now: float) -> dict[str, Any]:
             }
             for run, container in zip(group.containers, view.containers, strict=True)
         ],
+    }
+
+
+def _reclaim(group: Group, warn_at: float, at: float) -> None:
+    """Warn at `warn_at` (the notice's lead time in minutes; a reclaim without notice words it as ECI's usual
+    notice, SPOT_WARNING_SECONDS), expire at `at`."""
+    lead = at - warn_at if at > warn_at else SPOT_WARNING_SECONDS
+    minutes = max(1, round(lead / 60))
+    message = f"Spot ECI will be released in {minutes} minutes."
+    group.extra_events.append(
+        Event("Warning", "SpotToBeReleased", message, warn_at, warn_at, 1, group.container_group_id)
+    )
+    group.expired_at = at
+    group.version += 1
+
+
+def _eip(group_id: str, address: str, settings: CreateSettings, seq: int) -> dict[str, Any]:
+    auto = settings.auto_create_eip
+    return {
+        "AllocationId": f"eip-emulator{seq:08d}" if auto else settings.eip_instance_id,
+        "IpAddress": address,
+        "ContainerGroupId": group_id,
+        "AutoCreated": auto,
+        "Bandwidth": settings.eip_bandwidth if auto else None,
+        "ISP": settings.eip_isp if auto else None,
+        "CommonBandwidthPackage": settings.eip_common_bandwidth_package or None,
+        "Status": "InUse",
     }
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from eci_emulator.clock import iso8601
 from eci_emulator.container_settings import Probe
 from eci_emulator.model import ContainerSpec, GroupSpec
+from eci_emulator.placement import DEADLINE_EXCEEDED, DEADLINE_MESSAGE
 from eci_emulator.registries import INVALID_IMAGE_NAME, PullResult, RegistryCatalog
 
 INFINITY = math.inf
@@ -123,6 +124,8 @@ class Group:
     pending_since: float = 0.0
     busy: tuple[str, float, float] | None = None
     expired_at: float | None = None
+    deadline_at: float | None = None
+    """creation + ActiveDeadlineSeconds: past it a group not yet ended is Failed (DeadlineExceeded)."""
     schedule_failed: bool = False
     extra_events: list[Event] = field(default_factory=list)
     version: int = 0
@@ -508,16 +511,66 @@ class GroupView:
 TERMINAL = frozenset({"Succeeded", "Failed", "Expired"})
 
 
+def _stopped(views: Sequence[ContainerView], reason: str, at: float) -> list[ContainerView]:
+    """The containers killed at `at` (exit code 137, SIGKILL) for `reason`."""
+    return [
+        ContainerView(
+            _state("Terminated", Reason=reason, ExitCode=137, FinishTime=iso8601(at)),
+            view.previous,
+            False,
+            view.restart_count,
+            view.started,
+            at,
+            137,
+        )
+        for view in views
+    ]
+
+
 def view_group(group: Group, now: float, timings: Timings, detail: bool = True) -> GroupView:
-    """The group at `now`; detail=False computes only status, times and container progress (no events)."""
+    """The group at `now`; detail=False computes only status, times and container progress (no events).
+
+    Past its active deadline a group that had not ended by then is Failed, its containers killed, with a
+    Warning DeadlineExceeded event (Kubernetes's reason and message; the ECI reference says only that the
+    instance is forced to exit).
+    """
+    view = _view_group(group, now, timings, detail)
+    deadline = group.deadline_at
+    if deadline is None or now < deadline:
+        return view
+    if view.terminal_at is not None and view.terminal_at <= deadline:
+        return view
+    events = view.events
+    if detail:
+        events = [
+            *events,
+            Event(
+                "Warning",
+                DEADLINE_EXCEEDED,
+                DEADLINE_MESSAGE,
+                deadline,
+                deadline,
+                1,
+                group.container_group_id,
+            ),
+        ]
+    containers = _stopped(view.containers, DEADLINE_EXCEEDED, deadline)
+    return GroupView("Failed", deadline, containers, view.init_containers, deadline, events)
+
+
+def _view_group(group: Group, now: float, timings: Timings, detail: bool) -> GroupView:
     group_id = group.container_group_id
     events: list[Event] = []
     if group.expired_at is not None and now >= group.expired_at and group.expired_at < group.scheduled_at:
         waiting = [_waiting_view(run) for run in group.containers]
-        return GroupView("Expired", group.expired_at, waiting, [], group.expired_at, list(group.extra_events))
+        events = [event for event in group.extra_events if event.first <= now]
+        return GroupView("Expired", group.expired_at, waiting, [], group.expired_at, events)
     if now < group.scheduled_at:
         waiting = [_waiting_view(run) for run in group.containers]
         init_waiting = [_waiting_view(run) for run in group.init_containers]
+        if detail:
+            # Events from creation on (an image cache hit comes before scheduling).
+            events.extend(event for event in group.extra_events if event.first <= now)
         return GroupView("Scheduling", group.created_at, waiting, init_waiting, None, events)
     if group.schedule_failed:
         if detail:
@@ -561,18 +614,7 @@ def view_group(group: Group, now: float, timings: Timings, detail: bool = True) 
         init_views = [progress_container(run, now, timings) for run in group.init_containers]
         views = [progress_container(run, now, timings) for run in group.containers]
     if group.expired_at is not None and now >= group.expired_at:
-        expired = [
-            ContainerView(
-                _state("Terminated", Reason="Expired", ExitCode=137, FinishTime=iso8601(group.expired_at)),
-                view.previous,
-                False,
-                view.restart_count,
-                view.started,
-                group.expired_at,
-                137,
-            )
-            for view in views
-        ]
+        expired = _stopped(views, "Expired", group.expired_at)
         return GroupView("Expired", group.expired_at, expired, init_views, group.expired_at, events)
     if group.busy is not None and group.busy[1] <= now < group.busy[2]:
         return GroupView(group.busy[0], group.busy[1], views, init_views, None, events)
@@ -627,6 +669,8 @@ def _next_change(group: Group, view: GroupView, now: float, timings: Timings) ->
         moments += [group.busy[1], group.busy[2]]
     if group.expired_at is not None:
         moments.append(group.expired_at)
+    if group.deadline_at is not None:
+        moments.append(group.deadline_at)
     if group.init_failed_at is not None:
         moments.append(group.init_failed_at)
     for run in (*group.init_containers, *group.containers):

@@ -21,6 +21,7 @@ from eci_emulator.container_settings import (
     probe,
     security_context,
 )
+from eci_emulator.placement import CreateSettings, check_gpu, parse_create_settings
 from eci_emulator.registries import AcrRegistryInfo, RegistryCredential
 from eci_emulator.validation import DNS_LABEL, Reader, check_count
 from eci_emulator.volumes import (
@@ -201,6 +202,12 @@ class GroupSpec:
     termination_grace_period_seconds: int | None = None
     ephemeral_storage: int | None = None
     sysctls: tuple[tuple[str, str], ...] = ()
+    settings: CreateSettings = field(default_factory=CreateSettings)
+    """The create-only placement, network, spot, image-cache and deadline settings (placement.py)."""
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        return tuple(container.image for container in (*self.init_containers, *self.containers))
 
     def to_dict(self) -> dict[str, Any]:
         """What the group holds, as the admin API shows it (GET /_emulator/groups/{id}/spec).
@@ -224,6 +231,10 @@ class GroupSpec:
             "Volumes": [volume_view(volume) for volume in self.volumes],
             "Containers": [container.to_dict(volumes) for container in self.containers],
             "InitContainers": [container.to_dict(volumes) for container in self.init_containers],
+            "InstanceType": self.instance_type,
+            "VSwitchId": self.vswitch_id,
+            "SpotStrategy": self.spot_strategy,
+            "Settings": self.settings.to_dict(),
         }
 
 
@@ -356,8 +367,10 @@ def parse_create(params: Reader) -> GroupSpec:
         raise errors.invalid_parameter(f"VSwitchId takes at most {MAX_VSWITCHES} vSwitch ids.")
     cpu = params.number("Cpu", minimum=0.01)
     memory = params.number("Memory", minimum=0.01)
-    for key in ("EipBandwidth", "ActiveDeadlineSeconds", "Ipv6AddressCount"):
-        params.integer(key, 0)
+    params.integer("Ipv6AddressCount", 0)
+    spot_strategy = params.text("SpotStrategy") or "NoSpot"
+    settings = parse_create_settings(params, spot_strategy)
+    _check_gpu((*containers, *init_containers), settings.instance_types)
     spec = GroupSpec(
         name=name,
         region_id=region_id,
@@ -372,18 +385,25 @@ def parse_create(params: Reader) -> GroupSpec:
         memory=memory if memory is not None else (_sum_resources(containers, "Memory") or 4.0),
         security_group_id=params.text("SecurityGroupId") or "",
         vswitch_id=vswitch_id,
-        instance_type=params.text("InstanceType") or "",
-        spot_strategy=params.text("SpotStrategy") or "NoSpot",
+        instance_type=",".join(settings.instance_types),
+        spot_strategy=spot_strategy,
         volumes=check_volumes(params, create=True),
         dns_config=dict(params.node.get("DnsConfig", {})),
-        internet=params.boolean("AutoCreateEip") is True or bool(params.text("EipInstanceId")),
+        internet=settings.auto_create_eip or bool(settings.eip_instance_id),
         resource_group_id=params.text("ResourceGroupId") or "",
         termination_grace_period_seconds=params.integer("TerminationGracePeriodSeconds", 0),
         ephemeral_storage=params.integer("EphemeralStorage", 1, MAX_EPHEMERAL_STORAGE_GIB),
         sysctls=check_sysctls(params),
+        settings=settings,
     )
     _check_mounts(spec)
     return spec
+
+
+def _check_gpu(containers: Sequence[ContainerSpec], instance_types: Sequence[str]) -> None:
+    check_gpu(
+        [(container.name, int(container.raw.get("Gpu", 0) or 0)) for container in containers], instance_types
+    )
 
 
 def _merge_containers(
@@ -483,5 +503,6 @@ def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
         changes["memory"] = memory
     spec = replace(current, **changes)
     _check_names_unique((*spec.containers, *spec.init_containers))
+    _check_gpu((*spec.containers, *spec.init_containers), [spec.instance_type] if spec.instance_type else [])
     _check_mounts(spec)
     return spec

@@ -159,7 +159,12 @@ def _volume(volume: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def render_group(group: Group, view: GroupView, with_events: bool = True) -> dict[str, Any]:
+    """One group as DescribeContainerGroups answers it. InstanceType, ZoneId and VSwitchId are where the
+    group was placed (placement.Capacity.place); InternetIp is its EIP's address (AutoCreateEip or
+    EipInstanceId), "" without one; an image cache shows as an event (SuccessfulHitImageCache), the
+    reference's response having no field for it."""
     spec = group.spec
+    settings = spec.settings
     status = view.status
     terminal = iso8601(view.terminal_at) if view.terminal_at is not None else ""
     allocated = status not in ("Scheduling", "ScheduleFailed")
@@ -201,6 +206,11 @@ def render_group(group: Group, view: GroupView, with_events: bool = True) -> dic
             "Searches": list(spec.dns_config.get("Search", [])),
             "Options": [dict(option) for option in spec.dns_config.get("Option", [])],
         },
+        "DnsPolicy": settings.dns_policy,
+        "HostAliases": [{"Ip": ip, "Hostnames": list(names)} for ip, names in settings.host_aliases],
+        "ComputeCategory": settings.compute_categories[0] if settings.compute_categories else "",
+        "SpotPriceLimit": settings.spot_price_limit or 0.0,
+        "RamRoleName": settings.ram_role_name,
     }
 
 

@@ -26,6 +26,7 @@ from eci_emulator.errors import EciError
 from eci_emulator.faults import Fault, FaultInjector
 from eci_emulator.lifecycle import Timings
 from eci_emulator.model import GroupSpec
+from eci_emulator.placement import Capacity, StockRule
 from eci_emulator.ratelimit import RateLimiter
 from eci_emulator.registries import AcrInstance, PrivateRegistry, RegistryCatalog, parse_catalog
 from eci_emulator.request_log import RequestLog, redact
@@ -121,7 +122,8 @@ class Emulator:
         self.catalog = RegistryCatalog(instances, registries)
         self.timings = timings or Timings()
         self.clock = Clock()
-        self.backend = Backend(self.catalog, self.timings, self.clock, strict)
+        self.capacity = Capacity(fault_seed)
+        self.backend = Backend(self.catalog, self.timings, self.clock, strict, self.capacity)
         self.authenticator = Authenticator(self.credentials)
         self.rate_limiter = RateLimiter(dict(rate_limits or {}), enabled=rate_limiting)
         self.faults = FaultInjector(fault_seed)
@@ -227,12 +229,50 @@ class Emulator:
         """Answer Describe calls as if the group were gone, `times` times: an eventually consistent list."""
         return self.backend.hide_group(container_group_id, times)
 
+    def reclaim_spot(self, container_group_id: str, after_seconds: float = 180.0) -> float | None:
+        """Reclaim a spot group after `after_seconds` (not within its SpotDuration protection): a Warning
+        SpotToBeReleased event first, then Expired. The reclaim time, or None without such a group."""
+        return self.backend.reclaim_spot(container_group_id, after_seconds)
+
+    def set_stock(
+        self,
+        instance_type: str | None = None,
+        zone_id: str | None = None,
+        spot: bool | None = None,
+        available: bool = False,
+    ) -> None:
+        """Say whether there is stock of `instance_type` in `zone_id` (spot or not); None matches any. The
+        latest matching rule decides; with none there is stock. CreateContainerGroup then takes the first
+        (vSwitch, instance type) with stock, or answers OperationDenied.NoStock."""
+        self.capacity.set_stock(StockRule(instance_type, zone_id, spot, available))
+
+    def stock(self) -> list[dict[str, Any]]:
+        """The stock rules, oldest first."""
+        return self.capacity.stock()
+
+    def set_vswitch_zone(self, vswitch_id: str, zone_id: str) -> None:
+        """Put a vSwitch in a zone (one not set is in ZoneId when sent, else in <region>-a)."""
+        self.capacity.set_vswitch_zone(vswitch_id, zone_id)
+
+    def add_image_cache(self, snapshot_id: str, images: list[str]) -> None:
+        """Register an image cache (imc-...) holding `images`, for ImageSnapshotId and AutoMatchImageCache."""
+        self.capacity.add_image_cache(snapshot_id, images)
+
+    def image_caches(self) -> list[dict[str, Any]]:
+        return self.capacity.image_caches()
+
+    def eips(self) -> list[dict[str, Any]]:
+        """The EIPs groups got and their status (see Backend.eips)."""
+        return self.backend.eips()
+
     def set_rate_limit(self, action: str, rate: float, burst: float) -> None:
         self.rate_limiter.set(action, rate, burst)
 
     def reset(self) -> None:
-        """Forget groups, client tokens, deletions, the request log, faults and the clock offset."""
+        """Forget groups, client tokens, deletions, EIPs, the request log, faults, stock rules, vSwitch zones,
+        image caches and the clock offset."""
         self.backend.reset()
+        self.capacity.reset()
         self.request_log.clear()
         self.faults.clear()
         self.clock.reset()

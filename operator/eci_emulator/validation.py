@@ -106,6 +106,11 @@ ENUMS: dict[str, frozenset[str]] = {
     "UpdateType": frozenset({"RenewUpdate", "IncrementalUpdate"}),
     "DnsPolicy": frozenset({"Default", "None"}),
     "CpuArchitecture": frozenset({"AMD64", "ARM64"}),
+    # The CreateContainerGroup reference (see placement.py).
+    "EipISP": frozenset({"BGP", "BGP_PRO"}),
+    "ScheduleStrategy": frozenset({"VSwitchOrdered", "VSwitchRandom"}),
+    "ComputeCategory.N": frozenset({"economy", "general"}),
+    "GpuDriverVersion": frozenset({"tesla=470.82.01", "tesla=525.85.12"}),
     "Volume.N.Type": frozenset(
         {"EmptyDirVolume", "NFSVolume", "ConfigFileVolume", "FlexVolume", "HostPathVolume", "DiskVolume"}
     ),

@@ -62,9 +62,10 @@ def test_create_describe_update_delete_round_trip(
     assert group["Status"] == "Running"
     assert group["IntranetIp"].startswith("192.168.")
     assert (group["ContainerGroupName"], group["Cpu"], group["Memory"]) == ("round-trip", 1.0, 2.0)
+    # The vSwitch the group was placed in (VSwitchOrdered, the default: the first with stock).
     assert (group["SecurityGroupId"], group["VSwitchId"], group["RestartPolicy"]) == (
         "sg-1",
-        "vsw-1,vsw-2",
+        "vsw-1",
         "OnFailure",
     )
     assert group["Tags"] == [{"Key": "team", "Value": "a"}]
