@@ -80,9 +80,10 @@ SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 IP_PATTERN = r"^[0-9a-fA-F:.]+$"
 # ecs.<family>.<size>, e.g. ecs.c6.large, ecs.gn6i-c4g1.xlarge.
 INSTANCE_TYPE_PATTERN = r"^ecs\.[a-z0-9-]+\.[a-z0-9-]+$"
-GPU_INSTANCE_TYPE = r"(^|,)ecs[.](gn|vgn|sgn|ebmgn|gi)[a-z0-9-]*[.]"
-"""GPU families (gn*, vgn*, sgn*, ebmgn*, gi*): a container with gpu needs one of them. [.], not \\., since a
-CEL string literal refuses the escape \\. (the apiserver does; cel-python accepts it)."""
+GPU_INSTANCE_TYPE = r"^ecs[.](gn|vgn|sgn|ebmgn|gi)[a-z0-9-]*[.][a-z0-9-]+$"
+"""GPU families (gn*, vgn*, sgn*, ebmgn*, gi*): a container with gpu needs every instance type to be one
+(ECI may place the group on any of them). [.], not \\., since a CEL string literal refuses the escape
+\\. (the apiserver does; cel-python accepts it)."""
 MAX_INSTANCE_TYPES = 5
 """ECI's multi-specification limit (CreateContainerGroup InstanceType: up to five types)."""
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
@@ -1217,6 +1218,10 @@ class SpotSpec:
             "rule": "self.strategy != 'SpotWithPriceLimit' || has(self.priceLimit)",
             "message": "spot.strategy SpotWithPriceLimit needs spot.priceLimit",
         },
+        {
+            "rule": "self.strategy != 'NoSpot' || !(has(self.durationHours) || has(self.fallbackToOnDemand))",
+            "message": "spot.durationHours and spot.fallbackToOnDemand apply only to a spot strategy",
+        },
     )
 
     strategy: SPOT_STRATEGIES = field(
@@ -1256,6 +1261,10 @@ class SpotSpec:
             raise SpecError(f"{path}.priceLimit", "applies only with strategy SpotWithPriceLimit")
         if self.strategy == "SpotWithPriceLimit" and self.price_limit is None:
             raise SpecError(f"{path}.priceLimit", "strategy SpotWithPriceLimit needs a price limit")
+        if self.strategy == "NoSpot" and (
+            self.duration_hours is not None or self.fallback_to_on_demand is not None
+        ):
+            raise SpecError(path, "durationHours and fallbackToOnDemand apply only to a spot strategy")
 
 
 @dataclass(frozen=True)
@@ -1367,6 +1376,7 @@ TAGS_CEL_RULES = (
 
 RECREATE_RULE = "(has(self.updateStrategy) && self.updateStrategy == 'Recreate')"
 RECREATE_HINT = "set updateStrategy: Recreate to replace the container group"
+COMPUTE_CATEGORY_CONFLICT = "computeCategory cannot be combined with spot or cpuArchitecture ARM64 (ECI: FeatureBasedConstraintConflict)"
 CREATE_ONLY_SECURITY = ("privileged", "runAsGroup", "runAsNonRoot")
 
 
@@ -1423,10 +1433,22 @@ SPEC_CEL_RULES: tuple[dict[str, str], ...] = (
             "!(self.containers.exists(c, has(c.gpu) && c.gpu > 0) || (has(self.initContainers) && "
             "self.initContainers.exists(c, has(c.gpu) && c.gpu > 0))) || "
             f"(has(self.instanceType) && self.instanceType.matches('{GPU_INSTANCE_TYPE}')) || "
-            f"(has(self.instanceTypes) && self.instanceTypes.exists(t, t.matches('{GPU_INSTANCE_TYPE}')))"
+            f"(has(self.instanceTypes) && self.instanceTypes.all(t, t.matches('{GPU_INSTANCE_TYPE}')))"
         ),
-        "message": "a container with gpu needs a GPU instance type (ecs.gn*, ecs.vgn*, ...) in spec.instanceTypes",
+        "message": "a container with gpu needs GPU instance types only (ecs.gn*, ecs.vgn*, ...) in spec.instanceTypes",
         "fieldPath": ".instanceTypes",
+    },
+    {
+        "rule": "!has(self.computeCategory) || ((!has(self.cpuArchitecture) || self.cpuArchitecture != 'ARM64') "
+        "&& (!has(self.spot) || self.spot.strategy == 'NoSpot'))",
+        "message": COMPUTE_CATEGORY_CONFLICT,
+        "fieldPath": ".computeCategory",
+    },
+    {
+        "rule": "!has(self.dnsPolicy) || self.dnsPolicy != 'None' || (has(self.dnsConfig) && "
+        "has(self.dnsConfig.nameservers) && size(self.dnsConfig.nameservers) > 0)",
+        "message": "dnsPolicy None needs at least one name server in spec.dnsConfig.nameservers",
+        "fieldPath": ".dnsPolicy",
     },
     _mounts_rule("containers"),
     _mounts_rule("initContainers"),
@@ -1563,7 +1585,7 @@ class AcrContainerGroupSpec:
     host_name: str | None = field(
         default=None,
         metadata=doc(
-            "Host name of the group (HostName). Immutable.", maxLength=253, pattern=DNS_SUBDOMAIN_PATTERN
+            "Host name of the group (HostName). Immutable.", maxLength=63, pattern=DNS_LABEL_PATTERN
         ),
     )
     spot: SpotSpec | None = field(default=None, metadata=doc("Spot capacity. Immutable."))
@@ -1732,12 +1754,18 @@ class AcrContainerGroupSpec:
         if self.instance_type is not None and self.instance_types:
             raise SpecError(f"{path}.instanceTypes", "set spec.instanceTypes or spec.instanceType, not both")
         gpus = any(container.gpu for container in (*self.containers, *self.init_containers))
-        types = ",".join(self.instance_types) or self.instance_type or ""
-        if gpus and not matches(GPU_INSTANCE_TYPE, types):
+        types = self.instance_types or ((self.instance_type,) if self.instance_type else ())
+        if gpus and not (types and all(matches(GPU_INSTANCE_TYPE, t) for t in types)):
             raise SpecError(
                 f"{path}.instanceTypes",
-                "a container with gpu needs a GPU instance type (ecs.gn*, ecs.vgn*, ...)",
+                "a container with gpu needs GPU instance types only (ecs.gn*, ecs.vgn*, ...)",
             )
+        if self.compute_category and (
+            self.cpu_architecture == "ARM64" or (self.spot is not None and self.spot.strategy != "NoSpot")
+        ):
+            raise SpecError(f"{path}.computeCategory", COMPUTE_CATEGORY_CONFLICT)
+        if self.dns_policy == "None" and not (self.dns_config and self.dns_config.nameservers):
+            raise SpecError(f"{path}.dnsConfig.nameservers", "dnsPolicy None needs at least one name server")
         for key in self.tags:
             if not key or len(key) > MAX_TAG_KEY:
                 raise SpecError(f"{path}.tags[{key}]", f"tag keys must be 1 to {MAX_TAG_KEY} characters")

@@ -159,6 +159,7 @@ IMMUTABLE_VALUES: dict[str, Any] = {
     "imageCache": {"autoMatch": True},
     "ramRoleName": "role-a",
     "activeDeadlineSeconds": 3600,
+    "dnsConfig": {"nameservers": ["10.0.0.1"]},
 }
 CHANGED_VALUES: dict[str, Any] = {
     "containerGroupName": "group-b",
@@ -185,17 +186,23 @@ CHANGED_VALUES: dict[str, Any] = {
     "ramRoleName": "role-b",
     "activeDeadlineSeconds": 7200,
 }
-EXCLUSIVE = {"instanceType": "instanceTypes", "instanceTypes": "instanceType"}
-"""Fields that may not be set together: a case about one leaves the other out."""
+EXCLUSIVE: dict[str, set[str]] = {
+    "instanceType": {"instanceTypes", "spot"},
+    "instanceTypes": {"instanceType", "spot"},
+    "spot": {"instanceTypes", "computeCategory"},
+    "cpuArchitecture": {"instanceTypes", "computeCategory"},
+}
+"""Fields that may not be set together: a case about one leaves the others out (instanceType and
+instanceTypes; computeCategory with spot or ARM64); the rest leave out instanceTypes and spot."""
+LEFT_OUT = {"instanceTypes", "spot"}
 IMMUTABLE_MESSAGE = "is immutable; set updateStrategy: Recreate"
 
 
 def _immutable_cases() -> list[CelCase]:
     base = spec_with(**IMMUTABLE_VALUES)
-    full = {key: value for key, value in base.items() if key != "instanceTypes"}
     cases = []
     for name in models.IMMUTABLE_FIELDS:
-        full = {key: value for key, value in base.items() if key != EXCLUSIVE.get(name, "instanceTypes")}
+        full = {key: value for key, value in base.items() if key not in EXCLUSIVE.get(name, LEFT_OUT)}
         refused = _refused(f"spec.{name}", f"spec.{name} {IMMUTABLE_MESSAGE}")
         without = {key: value for key, value in full.items() if key != name}
         cases += [
@@ -212,8 +219,10 @@ def _immutable_cases() -> list[CelCase]:
             ),
             CelCase(f"{name}-set-on-create", {**spec_with(), name: IMMUTABLE_VALUES[name]}, True),
         ]
-    full = {key: value for key, value in base.items() if key != "instanceTypes"}
-    changed = {key: value for key, value in CHANGED_VALUES.items() if key != "instanceTypes"}
+    full = {key: value for key, value in base.items() if key not in LEFT_OUT}
+    changed = {
+        key: value for key, value in CHANGED_VALUES.items() if key not in {*LEFT_OUT, "cpuArchitecture"}
+    }
     no_strategy = {key: value for key, value in full.items() if key != "updateStrategy"}
     mutable = {**full, "cpu": 4, "restartPolicy": "Never", "containers": [{"name": "c2", "image": "busybox"}]}
     cases += [
@@ -433,19 +442,42 @@ def _workload_cases() -> list[CelCase]:
             **_refused("spec.instanceTypes", "not both"),
         ),
         CelCase(
-            "gpu-on-a-gpu-type",
-            spec_with(containers=[_container(gpu=1)], instanceTypes=["ecs.c6.large", "ecs.gn6i-c4g1.xlarge"]),
+            "gpu-on-gpu-types",
+            spec_with(
+                containers=[_container(gpu=1)],
+                instanceTypes=["ecs.gn6v-c8g1.2xlarge", "ecs.gn6i-c4g1.xlarge"],
+            ),
             True,
+        ),
+        CelCase(
+            "gpu-on-a-mix-of-types",
+            spec_with(containers=[_container(gpu=1)], instanceTypes=["ecs.c6.large", "ecs.gn6i-c4g1.xlarge"]),
+            **_refused("spec.instanceTypes", "needs GPU instance types only"),
+        ),
+        CelCase(
+            "compute-category-with-spot",
+            spec_with(computeCategory=["economy"], spot={"strategy": "SpotAsPriceGo"}),
+            **_refused("spec.computeCategory", "cannot be combined with spot"),
+        ),
+        CelCase(
+            "dns-policy-none-without-servers",
+            spec_with(dnsPolicy="None"),
+            **_refused("spec.dnsPolicy", "needs at least one name server"),
+        ),
+        CelCase(
+            "spot-duration-without-spot",
+            spec_with(spot={"strategy": "NoSpot", "durationHours": 1}),
+            **_refused("spec.spot", "apply only to a spot strategy"),
         ),
         CelCase(
             "gpu-without-a-gpu-type",
             spec_with(containers=[_container(gpu=1)], instanceType="ecs.c6.large"),
-            **_refused("spec.instanceTypes", "needs a GPU instance type"),
+            **_refused("spec.instanceTypes", "needs GPU instance types only"),
         ),
         CelCase(
             "gpu-without-any-type",
             spec_with(containers=[_container(gpu=1)]),
-            **_refused("spec.instanceTypes", "needs a GPU instance type"),
+            **_refused("spec.instanceTypes", "needs GPU instance types only"),
         ),
         CelCase("eip-auto", spec_with(eip={"autoCreate": True, "isp": "BGP"}), True),
         CelCase(

@@ -905,7 +905,6 @@ def test_an_optional_key_that_is_missing_keeps_the_env_from_value() -> None:
 PLACEMENT_SPEC: dict[str, Any] = {
     "containers": [{"name": "app", "image": "nginx", "gpu": 1}],
     "instanceTypes": ["ecs.gn6i-c4g1.xlarge", "ecs.gn6v-c8g1.2xlarge"],
-    "computeCategory": ["economy", "general"],
     "cpuArchitecture": "AMD64",
     "scheduleStrategy": "VSwitchOrdered",
     "eip": {"autoCreate": True, "bandwidth": 10, "isp": "BGP_PRO", "commonBandwidthPackageId": "cbwp-1"},
@@ -945,8 +944,6 @@ def test_placement_spot_eip_dns_and_identity_wire_parameters() -> None:
     assert {key: value for key, value in params.items() if not key.startswith(NETWORK_AND_TAGS)} == {
         "ContainerGroupName": "web",
         "InstanceType": "ecs.gn6i-c4g1.xlarge,ecs.gn6v-c8g1.2xlarge",
-        "ComputeCategory.1": "economy",
-        "ComputeCategory.2": "general",
         "CpuArchitecture": "AMD64",
         "ScheduleStrategy": "VSwitchOrdered",
         "AutoCreateEip": "true",
@@ -977,6 +974,17 @@ def test_placement_spot_eip_dns_and_identity_wire_parameters() -> None:
         "Container.1.Gpu": "1",
     }
     assert {template(name) for name in params} - wire_names("CreateContainerGroup") == set()
+    on_demand_spec = {**PLACEMENT_SPEC, "spot": None, "computeCategory": ["economy", "general"]}
+    categories = create_parameters(
+        AcrContainerGroupSpec.from_dict({k: v for k, v in on_demand_spec.items() if v is not None}),
+        name="web",
+        annotations={},
+        defaults=DEFAULTS,
+        objects={},
+        client_token="t",
+        owner_tags={},
+    )
+    assert (categories["ComputeCategory.1"], categories["ComputeCategory.2"]) == ("economy", "general")
     on_demand_params = on_demand(params)
     assert on_demand_params["SpotStrategy"] == "NoSpot"
     assert "SpotPriceLimit" not in on_demand_params and "SpotDuration" not in on_demand_params
@@ -994,7 +1002,13 @@ def test_update_carries_dns_config_resource_group_and_gpus_only() -> None:
 @pytest.mark.parametrize(
     ("change", "field", "message"),
     [
-        ({"instanceTypes": ["ecs.c6.large"]}, "spec.instanceTypes", "needs a GPU instance type"),
+        ({"instanceTypes": ["ecs.c6.large"]}, "spec.instanceTypes", "needs GPU instance types only"),
+        ({"computeCategory": ["economy"]}, "spec.computeCategory", "cannot be combined with spot"),
+        (
+            {"dnsPolicy": "None", "dnsConfig": {"searches": ["a.b"]}},
+            "spec.dnsConfig.nameservers",
+            "name server",
+        ),
         ({"eip": {"autoCreate": True, "instanceId": "eip-1"}}, "spec.eip", "not both"),
         (
             {"spot": {"strategy": "SpotAsPriceGo", "priceLimit": 1}},
