@@ -49,3 +49,81 @@ def test_an_immutable_placement_edit_is_refused_by_name(
     polls_later(eci_emulator)
     assert not eci_emulator.admin.requests("UpdateContainerGroup")
     assert len(created(eci_emulator)) == 1
+
+
+def test_without_spot_stock_the_fallback_runs_an_on_demand_group(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    eci_emulator.admin.set_stock(spot=True, available=False)  # no spot anywhere
+    spot = {"strategy": "SpotAsPriceGo", "fallbackToOnDemand": True}
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, spot=spot))
+    group_id = running(cluster)
+    assert cluster.status("web")["capacity"] == "OnDemand"
+    first, second = created(eci_emulator)
+    assert (first["SpotStrategy"], second["SpotStrategy"]) == ("SpotAsPriceGo", "NoSpot")
+    assert second["ClientToken"].endswith("-od")
+    assert (eci_emulator.admin.group_spec(group_id) or {})["SpotStrategy"] == "NoSpot"
+    assert "SpotFallback" in {event.reason for event in cluster.events("web")}
+
+
+def test_spot_without_fallback_waits_for_stock_and_names_the_reason(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    eci_emulator.admin.set_stock(spot=True, available=False)
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, spot={"strategy": "SpotAsPriceGo"}))
+    wait_for(
+        lambda: cluster.condition("web", "Synced").get("reason") == "OperationDenied.NoStock", what="named"
+    )
+    assert all(params["SpotStrategy"] == "SpotAsPriceGo" for params in created(eci_emulator))
+    eci_emulator.admin.set_stock(spot=True, available=True)
+    running(cluster)
+    assert cluster.status("web")["capacity"] == "Spot"
+
+
+def test_the_first_instance_type_without_stock_gives_way_to_the_second(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    eci_emulator.admin.set_stock(instance_type="ecs.c6.large", available=False)
+    types = ["ecs.c6.large", "ecs.g6.large"]
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, instanceTypes=types))
+    group_id = running(cluster)
+    (params,) = created(eci_emulator)
+    assert params["InstanceType"] == "ecs.c6.large,ecs.g6.large"
+    assert (eci_emulator.admin.group_spec(group_id) or {})["InstanceType"] == "ecs.g6.large"
+    assert cluster.status("web")["applied"]["instanceTypes"] == "ecs.c6.large,ecs.g6.large"
+
+
+def test_a_reclaimed_spot_group_is_replaced_and_the_resource_says_why(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    spot = {"strategy": "SpotAsPriceGo", "durationHours": 0}
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, spot=spot))
+    group_id = running(cluster)
+    eci_emulator.admin.reclaim_spot(group_id, after_seconds=180)  # the warning now, the reclaim in 3 min
+    wait_for(
+        lambda: "SpotToBeReleased" in {e.reason for e in cluster.events("web")}, what="the warning event"
+    )
+    assert cluster.status("web")["containerGroupId"] == group_id
+    eci_emulator.admin.advance_clock(181)
+    wait_for(lambda: cluster.status("web").get("containerGroupId") not in (None, group_id), what="replaced")
+    lost = [e for e in cluster.events("web") if e.reason == "ContainerGroupLost"]
+    assert lost and "reclaimed" in lost[0].message
+    running(cluster)
+
+
+def test_the_active_deadline_ends_the_group_failed(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, activeDeadlineSeconds=60))
+    group_id = running(cluster)
+    eci_emulator.admin.advance_clock(61)
+    wait_for(lambda: cluster.status("web").get("phase") == "Failed", what="Failed")
+    assert cluster.condition("web", "Ready")["reason"] == "DeadlineExceeded"
+    polls_later(eci_emulator)
+    assert cluster.status("web")["containerGroupId"] == group_id  # ended, not run again
+    assert len(created(eci_emulator)) == 1
