@@ -86,6 +86,8 @@ NO_GROUP: Mapping[str, None] = {
         "intranetIp",
         "internetIp",
         "containers",
+        "imageCache",
+        "capacity",
     )
 }
 """The status fields that describe the current group, cleared (merge-patch null) when there is none."""
@@ -1146,7 +1148,7 @@ class Controller:
                 )
         elif observation is not None:
             folded = self._fold(entry, group)
-            for key in ("phase", "intranetIp", "internetIp", "containers"):
+            for key in ("phase", "intranetIp", "internetIp", "containers", "imageCache"):
                 if key in folded and key not in patch:
                     patch[key] = folded[key]
             if "ready" in folded and not own_ready:

@@ -1906,6 +1906,12 @@ class AcrContainerGroupStatus:
             "Terminating, Succeeded, Failed, Expired or ScheduleFailed."
         ),
     )
+    image_cache: str | None = field(
+        default=None,
+        metadata=doc(
+            "The image cache ECI started the group from, when it says so (its SuccessfulHitImageCache event)."
+        ),
+    )
     capacity: Literal["Spot", "OnDemand"] | None = field(
         default=None,
         metadata=doc(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -162,10 +163,26 @@ def observation_failed(after_seconds: float, generation: int | None) -> dict[str
     }
 
 
+IMAGE_CACHE_HIT = re.compile(r"\b(imc-[a-z0-9]+)\b")
+
+
+def matched_image_cache(group: Mapping[str, Any]) -> str | None:
+    """The image cache ECI started the group from, as its SuccessfulHitImageCache event names it (ECI's
+    DescribeContainerGroups answer has no field for it; the event table documents this event)."""
+    for event in group.get("Events") or []:
+        if event.get("Reason") == "SuccessfulHitImageCache":
+            match = IMAGE_CACHE_HIT.search(str(event.get("Message") or ""))
+            if match:
+                return match.group(1)
+    return None
+
+
 def observed_status(group: Mapping[str, Any], generation: int | None) -> dict[str, Any]:
-    """The part of status that follows ECI: phase, IPs, containers and the Ready condition."""
+    """The part of status that follows ECI: phase, IPs, containers, the matched image cache and the
+    Ready condition."""
     containers = [container_status(c) for c in group.get("Containers") or []]
     return {
+        "imageCache": matched_image_cache(group),
         "phase": str(group.get("Status") or "Unknown"),
         # None (the field is removed) rather than "" when ECI has no address (yet).
         "intranetIp": group.get("IntranetIp") or None,

@@ -127,3 +127,19 @@ def test_the_active_deadline_ends_the_group_failed(
     polls_later(eci_emulator)
     assert cluster.status("web")["containerGroupId"] == group_id  # ended, not run again
     assert len(created(eci_emulator)) == 1
+
+
+def test_a_matched_image_cache_shows_in_status_and_an_auto_created_eip_goes_with_the_group(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator()
+    image = web()[0]["image"]
+    eci_emulator.admin.add_image_cache("imc-web1", [image])
+    spec = {"imageCache": {"autoMatch": True}, "eip": {"autoCreate": True}}
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR, **spec))
+    group_id = running(cluster)
+    wait_for(lambda: cluster.status("web").get("imageCache") == "imc-web1", what="the cache in status")
+    cluster.delete("web")
+    wait_for(lambda: cluster.get("web") is None, what="deleted")
+    (eip,) = [e for e in eci_emulator.admin.eips() if e["ContainerGroupId"] == group_id]
+    assert eip["AutoCreated"] and eip["Status"] == "Released"

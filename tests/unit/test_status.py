@@ -139,3 +139,13 @@ def test_a_failing_readiness_probe_is_named_with_the_probe_message() -> None:
         "ContainersNotReady",
         "container c1 is not ready",
     )
+
+
+def test_the_matched_image_cache_comes_from_ecis_event() -> None:
+    hit = {
+        "Type": "Normal",
+        "Reason": "SuccessfulHitImageCache",
+        "Message": "Successfully hit image cache imc-2ze1.",
+    }
+    assert observed_status(group("Running", [RUNNING], [hit]), generation=1)["imageCache"] == "imc-2ze1"
+    assert observed_status(group("Running", [RUNNING]), generation=1)["imageCache"] is None
