@@ -683,6 +683,7 @@ class Controller:
                 restart_policy=spec.restart_policy,
                 update_strategy=spec.update_strategy,
                 removables=frozenset(mapping.present_removables(spec, annotations)),
+                active_deadline=spec.active_deadline_seconds is not None,
             ),
             registry_access=_registry_access(spec, annotations, resource.generation),
         )
@@ -771,16 +772,23 @@ class Controller:
             "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
         )
         spot = desired.spec.spot
-        capacity = None if spot is None else ("OnDemand" if spot.strategy == "NoSpot" else "Spot")
+        capacity = _capacity(desired.spec, params.get("SpotStrategy"))
         fallback = capacity == "Spot" and spot is not None and bool(spot.fallback_to_on_demand)
         try:
             # With a fallback, no spot stock is answered at once by an on-demand group, not waited out.
+            give_up = frozenset({NO_STOCK}) if fallback else frozenset()
             group_id = await self._mutate(
-                entry, self.eci.create_container_group(region_id, params, retry=not fallback)
+                entry, self.eci.create_container_group(region_id, params, give_up_on=give_up)
             )
         except EciError as error:
             if fallback and error.code == NO_STOCK:
-                group_id = await self._create_on_demand(entry, region_id, params, incarnation)
+                try:
+                    group_id = await self._create_on_demand(entry, region_id, params, incarnation)
+                except EciError as on_demand_error:
+                    if on_demand_error.code != "IdempotentParameterMismatch":
+                        raise
+                    await self._token_used_up(entry, region_id, desired, incarnation, on_demand_error)
+                    return
                 capacity = "OnDemand"
             elif error.code != "IdempotentParameterMismatch":
                 raise
@@ -877,6 +885,7 @@ class Controller:
                 "appliedLists": None,
                 "updateCount": 0,
                 "phase": keep.get("Status"),
+                "capacity": _capacity(desired.spec, keep.get("SpotStrategy")),
             },
         )
         return True
@@ -1101,7 +1110,8 @@ class Controller:
             if entry.observation is None:
                 return {}
             last_phase = status.get("phase")
-            if last_phase in planner.finished_phases(restart_policy):
+            deadline = entry.resource.spec.get("activeDeadlineSeconds") is not None
+            if last_phase in planner.finished_phases(restart_policy, deadline):
                 # A finished group that ECI no longer keeps: its final status stays, Ready as it ended.
                 final = observed_status({"Status": last_phase}, generation)
                 return {"ready": final["ready"]}
@@ -1151,6 +1161,9 @@ class Controller:
             for key in ("phase", "intranetIp", "internetIp", "containers", "imageCache"):
                 if key in folded and key not in patch:
                     patch[key] = folded[key]
+            if patch.get("imageCache", "") is None and "containerGroupId" not in patch:
+                # The cache-hit event ages out of ECI's last 50 events: what the group started from stays.
+                del patch["imageCache"]
             if "ready" in folded and not own_ready:
                 folded["ready"]["observedGeneration"] = merged_status.get("observedGeneration")
                 conds = set_condition(conds, folded["ready"])
@@ -1198,6 +1211,13 @@ class Controller:
                 str(event.get("Reason") or "Event"),
                 f"{merged_status.get('containerGroupId')}: {event.get('Message') or ''}",
             )
+
+
+def _capacity(spec: models.AcrContainerGroupSpec, spot_strategy: object) -> str | None:
+    """status.capacity: what a group made with this SpotStrategy runs on (None without spec.spot)."""
+    if spec.spot is None:
+        return None
+    return "OnDemand" if spot_strategy in (None, "", "NoSpot") else "Spot"
 
 
 def _tags(group: Mapping[str, Any]) -> dict[str, str]:

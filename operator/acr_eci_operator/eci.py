@@ -268,9 +268,15 @@ class EciClient:
         return result
 
     async def call(
-        self, action: str, region_id: str, params: Mapping[str, str], retry: bool = True
+        self,
+        action: str,
+        region_id: str,
+        params: Mapping[str, str],
+        retry: bool = True,
+        give_up_on: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
-        """Send one action, waiting for the shared rate limiter and retrying retryable errors."""
+        """Send one action, waiting for the shared rate limiter and retrying retryable errors (but those
+        in `give_up_on`, which the caller answers itself)."""
         bucket = self.mutate_bucket if action in MUTATING_ACTIONS else self.describe_bucket
         attempt = 0
         while True:
@@ -284,16 +290,16 @@ class EciClient:
             except EciError as raised:
                 error = raised
             attempt += 1
-            if not (retry and error.transient and attempt < self.max_attempts):
+            if not (retry and error.transient and attempt < self.max_attempts) or error.code in give_up_on:
                 raise error
             delay = backoff_delay(attempt, cap=self.backoff_cap)
             logger.info("%s failed with %s; retry %d in %.1fs", action, error.code, attempt, delay)
             await asyncio.sleep(delay)
 
     async def create_container_group(
-        self, region_id: str, params: Mapping[str, str], retry: bool = True
+        self, region_id: str, params: Mapping[str, str], give_up_on: frozenset[str] = frozenset()
     ) -> str:
-        answer = await self.call("CreateContainerGroup", region_id, params, retry=retry)
+        answer = await self.call("CreateContainerGroup", region_id, params, give_up_on=give_up_on)
         return str(answer["ContainerGroupId"])
 
     async def update_container_group(self, region_id: str, params: Mapping[str, str]) -> None:

@@ -1543,13 +1543,16 @@ class AcrContainerGroupSpec:
         metadata=doc(
             "ECS instance types in order of preference (InstanceType, comma-joined): ECI uses the first with "
             "stock, up to 5. Instead of instanceType. Immutable unless updateStrategy is Recreate.",
+            minItems=1,
             maxItems=MAX_INSTANCE_TYPES,
             items={"maxLength": 64, "pattern": INSTANCE_TYPE_PATTERN},
         ),
     )
     compute_category: tuple[Literal["economy", "general"], ...] = field(
         default=(),
-        metadata=doc("Compute categories ECI may use, in order (ComputeCategory.N). Immutable.", maxItems=2),
+        metadata=doc(
+            "Compute categories ECI may use, in order (ComputeCategory.N). Immutable.", minItems=1, maxItems=2
+        ),
     )
     cpu_architecture: Literal["AMD64", "ARM64"] | None = field(
         default=None,

@@ -28,9 +28,12 @@ RECLAIMED_PHASES = frozenset({"Expired"})
 """ECI took the group away (spot reclaim): replaced like a lost group."""
 
 
-def finished_phases(restart_policy: str) -> frozenset[str]:
+def finished_phases(restart_policy: str, active_deadline: bool = False) -> frozenset[str]:
     """Phases after which a group is not run again unless the spec changes: any end for Never, success
-    for OnFailure (it restarts only failed containers); none for Always."""
+    for OnFailure (it restarts only failed containers); none for Always. With an active deadline, Failed
+    is final under every policy (ECI ended it when the deadline passed, as Kubernetes does a Pod's)."""
+    if active_deadline and restart_policy != "Never":
+        return finished_phases(restart_policy) | {"Failed"}
     return {
         "Never": frozenset({"Succeeded", "Failed"}),
         "OnFailure": frozenset({"Succeeded"}),
@@ -69,6 +72,8 @@ class Desired:
     update_strategy: str = "InPlace"
     removables: frozenset[str] = frozenset()
     """Fields set whose removal an update cannot carry (mapping.present_removables)."""
+    active_deadline: bool = False
+    """spec.activeDeadlineSeconds is set: a Failed group is finished, whatever the restart policy."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +132,7 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
     spec_changed_since_sent = known.observed_generation is not None and (
         desired.generation > known.observed_generation
     )
-    finished = finished_phases(desired.restart_policy)
+    finished = finished_phases(desired.restart_policy, desired.active_deadline)
     phase = observation.phase
 
     if phase is None:

@@ -492,6 +492,9 @@ def parse_update(params: Reader, current: GroupSpec) -> GroupSpec:
         )
     if params.has("DnsConfig"):
         changes["dns_config"] = dict(params.node["DnsConfig"])
+    resource_group_id = params.text("ResourceGroupId")
+    if resource_group_id:
+        changes["resource_group_id"] = resource_group_id  # UpdateContainerGroup moves the group
     policy = params.text("RestartPolicy")
     if policy:
         changes["restart_policy"] = policy

@@ -126,7 +126,10 @@ def test_the_active_deadline_ends_the_group_failed(
     assert cluster.condition("web", "Ready")["reason"] == "DeadlineExceeded"
     polls_later(eci_emulator)
     assert cluster.status("web")["containerGroupId"] == group_id  # ended, not run again
+    eci_emulator.admin.advance_clock(3601)  # ECI forgets ended groups after about an hour
+    polls_later(eci_emulator)
     assert len(created(eci_emulator)) == 1
+    assert cluster.condition("web", "Synced").get("reason") != "ContainerGroupLost"
 
 
 def test_a_matched_image_cache_shows_in_status_and_an_auto_created_eip_goes_with_the_group(

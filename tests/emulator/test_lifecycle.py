@@ -394,3 +394,15 @@ def test_concurrent_clients_get_no_errors(call: Call, eci_emulator: EmulatorFixt
         ids = list(pool.map(work, range(40)))
     assert len(set(ids)) == 40
     assert all(entry["http_status"] == 200 for entry in eci_emulator.requests())
+
+
+def test_an_update_moves_the_group_to_another_resource_group(
+    call: Call,
+    eci_emulator: EmulatorFixture,
+    create: Callable[..., str],
+    describe: Callable[[str], dict[str, Any]],
+) -> None:
+    group_id = create(ResourceGroupId="rg-a")
+    eci_emulator.advance_clock(1)
+    call(UpdateContainerGroupRequest, ContainerGroupId=group_id, ResourceGroupId="rg-b")
+    assert describe(group_id)["ResourceGroupId"] == "rg-b"

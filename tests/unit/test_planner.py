@@ -16,6 +16,7 @@ def desired(
     immutable: dict[str, str] | None = None,
     restart_policy: str = "Always",
     update_strategy: str = "InPlace",
+    active_deadline: bool = False,
 ) -> Desired:
     return Desired(
         generation=generation,
@@ -23,6 +24,7 @@ def desired(
         immutable=APPLIED if immutable is None else immutable,
         restart_policy=restart_policy,
         update_strategy=update_strategy,
+        active_deadline=active_deadline,
     )
 
 
@@ -112,6 +114,22 @@ ROWS = [
     # Lost and reclaimed groups.
     ("gone, Always: recreate", desired(), known(), seen(None), Action.RECREATE, "ContainerGroupLost"),
     ("expired: recreate", desired(), known(), seen("Expired"), Action.RECREATE, "ContainerGroupLost"),
+    (
+        "deadline ended, then gone: not run again",
+        desired(active_deadline=True),
+        known(last_phase="Failed"),
+        seen(None),
+        Action.NOTHING,
+        "Finished",
+    ),
+    (
+        "failed without a deadline, then gone: lost",
+        desired(),
+        known(last_phase="Failed"),
+        seen(None),
+        Action.RECREATE,
+        "ContainerGroupLost",
+    ),
     (
         "expired, Never (not finished): recreate",
         desired(restart_policy="Never"),

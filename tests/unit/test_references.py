@@ -110,3 +110,17 @@ def test_a_paused_replica_reads_the_objects_again_when_it_resumes() -> None:
         assert level(await ctl._desired(entry)) == "v2"
 
     asyncio.run(run())
+
+
+def test_capacity_follows_the_spot_strategy_the_group_was_made_with() -> None:
+    from acr_eci_operator.controller import _capacity
+    from acr_eci_operator.models import AcrContainerGroupSpec
+
+    spot = AcrContainerGroupSpec.from_dict(
+        {"containers": [{"name": "a", "image": "x"}], "spot": {"strategy": "SpotAsPriceGo"}}
+    )
+    plain = AcrContainerGroupSpec.from_dict({"containers": [{"name": "a", "image": "x"}]})
+    assert _capacity(spot, "SpotAsPriceGo") == "Spot"
+    assert _capacity(spot, "NoSpot") == "OnDemand"  # an adopted group made by the fallback
+    assert _capacity(spot, None) == "OnDemand"
+    assert _capacity(plain, "NoSpot") is None
