@@ -95,6 +95,12 @@ def test_create_reaches_running_with_status_and_conditions(
     }  # fmt: skip
 
 
+def running(cluster: Cluster, name: str = "web") -> str:
+    """Wait until the resource's group is Running; its id."""
+    wait_for(lambda: cluster.status(name).get("phase") == "Running", what=f"{name} Running")
+    return str(cluster.status(name)["containerGroupId"])
+
+
 def created(eci: EmulatorFixture) -> list[dict[str, Any]]:
     return [r for r in eci.admin.requests("CreateContainerGroup") if r["http_status"] == 200]
 

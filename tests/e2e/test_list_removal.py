@@ -16,7 +16,7 @@ import pytest
 from eci_emulator.model import GroupSpec
 from eci_emulator.pytest_plugin import EmulatorFixture
 from tests.e2e.conftest import Cluster, acg, load_example, wait_for
-from tests.e2e.test_lifecycle import ACR, NGINX, StartOperator, polls_later, web
+from tests.e2e.test_lifecycle import ACR, NGINX, StartOperator, polls_later, running, web
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
@@ -82,8 +82,7 @@ def start(cluster: Cluster, case: Case, **spec: Any) -> str:
     if case.annotations:
         body["metadata"]["annotations"] = case.annotations
     cluster.apply(body)
-    wait_for(lambda: cluster.status("web").get("phase") == "Running", what="Running")
-    return str(cluster.status("web")["containerGroupId"])
+    return running(cluster)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.field for case in CASES])

@@ -7,17 +7,13 @@ import pytest
 
 from eci_emulator.pytest_plugin import EmulatorFixture
 from tests.e2e.conftest import Cluster, acg, wait_for
-from tests.e2e.test_lifecycle import ACR, StartOperator, polls_later, web
+from tests.e2e.test_lifecycle import ACR, StartOperator, polls_later, running, web
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
 
-def running(cluster: Cluster, name: str = "web") -> str:
-    wait_for(lambda: cluster.status(name).get("phase") == "Running", what=f"{name} Running")
-    return str(cluster.status(name)["containerGroupId"])
-
-
-def created(eci: EmulatorFixture) -> list[dict[str, str]]:
+def create_requests(eci: EmulatorFixture) -> list[dict[str, str]]:
+    """The parameters of every CreateContainerGroup the emulator received, refused ones included."""
     return [dict(request["parameters"]) for request in eci.admin.requests("CreateContainerGroup")]
 
 
@@ -27,7 +23,7 @@ def test_an_eip_group_shows_its_internet_ip(
     start_operator()
     cluster.apply(acg("web", web(), acrRegistryInfos=ACR, eip={"autoCreate": True, "bandwidth": 10}))
     running(cluster)
-    (params,) = created(eci_emulator)
+    (params,) = create_requests(eci_emulator)
     assert (params["AutoCreateEip"], params["EipBandwidth"]) == ("true", "10")
     wait_for(lambda: cluster.status("web").get("internetIp"), what="the internet IP in status")
 
@@ -48,7 +44,7 @@ def test_an_immutable_placement_edit_is_refused_by_name(
     assert "spec.hostName" in cluster.condition("web", "Synced")["message"]
     polls_later(eci_emulator)
     assert not eci_emulator.admin.requests("UpdateContainerGroup")
-    assert len(created(eci_emulator)) == 1
+    assert len(create_requests(eci_emulator)) == 1
 
 
 def test_without_spot_stock_the_fallback_runs_an_on_demand_group(
@@ -60,7 +56,7 @@ def test_without_spot_stock_the_fallback_runs_an_on_demand_group(
     cluster.apply(acg("web", web(), acrRegistryInfos=ACR, spot=spot))
     group_id = running(cluster)
     assert cluster.status("web")["capacity"] == "OnDemand"
-    first, second = created(eci_emulator)
+    first, second = create_requests(eci_emulator)
     assert (first["SpotStrategy"], second["SpotStrategy"]) == ("SpotAsPriceGo", "NoSpot")
     assert second["ClientToken"].endswith("-od")
     assert (eci_emulator.admin.group_spec(group_id) or {})["SpotStrategy"] == "NoSpot"
@@ -76,7 +72,7 @@ def test_spot_without_fallback_waits_for_stock_and_names_the_reason(
     wait_for(
         lambda: cluster.condition("web", "Synced").get("reason") == "OperationDenied.NoStock", what="named"
     )
-    assert all(params["SpotStrategy"] == "SpotAsPriceGo" for params in created(eci_emulator))
+    assert all(params["SpotStrategy"] == "SpotAsPriceGo" for params in create_requests(eci_emulator))
     eci_emulator.admin.set_stock(spot=True, available=True)
     running(cluster)
     assert cluster.status("web")["capacity"] == "Spot"
@@ -90,7 +86,7 @@ def test_the_first_instance_type_without_stock_gives_way_to_the_second(
     types = ["ecs.c6.large", "ecs.g6.large"]
     cluster.apply(acg("web", web(), acrRegistryInfos=ACR, instanceTypes=types))
     group_id = running(cluster)
-    (params,) = created(eci_emulator)
+    (params,) = create_requests(eci_emulator)
     assert params["InstanceType"] == "ecs.c6.large,ecs.g6.large"
     assert (eci_emulator.admin.group_spec(group_id) or {})["InstanceType"] == "ecs.g6.large"
     assert cluster.status("web")["applied"]["instanceTypes"] == "ecs.c6.large,ecs.g6.large"
@@ -128,7 +124,7 @@ def test_the_active_deadline_ends_the_group_failed(
     assert cluster.status("web")["containerGroupId"] == group_id  # ended, not run again
     eci_emulator.admin.advance_clock(3601)  # ECI forgets ended groups after about an hour
     polls_later(eci_emulator)
-    assert len(created(eci_emulator)) == 1
+    assert len(create_requests(eci_emulator)) == 1
     assert cluster.condition("web", "Synced").get("reason") != "ContainerGroupLost"
 
 

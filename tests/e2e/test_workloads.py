@@ -13,7 +13,7 @@ import pytest
 from eci_emulator.pytest_plugin import EmulatorFixture
 from tests.argocd.test_argocd_health import health_of
 from tests.e2e.conftest import LEAK_CANARIES, Cluster, acg, wait_for
-from tests.e2e.test_lifecycle import ACR, StartOperator, polls_later, web
+from tests.e2e.test_lifecycle import ACR, StartOperator, polls_later, running, web
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
@@ -33,11 +33,6 @@ def files(eci: EmulatorFixture, group_id: str) -> dict[str, str]:
     """The configuration files the group's first container sees, by absolute path."""
     spec = eci.admin.group_spec(group_id) or {}
     return {path: entry["Content"] for path, entry in spec["Containers"][0]["Files"].items()}
-
-
-def running(cluster: Cluster, name: str = "web") -> str:
-    wait_for(lambda: cluster.status(name).get("phase") == "Running", what=f"{name} Running")
-    return str(cluster.status(name)["containerGroupId"])
 
 
 def test_a_secret_file_reaches_eci_and_a_change_of_the_secret_updates_the_group(
