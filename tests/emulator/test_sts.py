@@ -3,6 +3,7 @@ providers, aliyun-python-sdk-core), the credentials they issue used on ECI, and 
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import json
 import os
@@ -223,6 +224,24 @@ def test_ram_role_arn_credentials_from_a_base_key_sign_v1_calls(sts: Sts) -> Non
     assert group["created_by_access_key_id"] == credentials.get_access_key_id()
     assert group["created_by_role_arn"] == ROLE_ARN
     assert sts.emulator.requests("AssumeRole")[-1]["access_key_id"] == emulator.access_key_id
+
+
+def test_the_async_paths_work_too(sts: Sts) -> None:
+    """The operator runs under asyncio: the providers' and the tea SDK's async calls (aiohttp)."""
+
+    async def run() -> tuple[str, str, int]:
+        provider = sts.oidc_provider()
+        oidc = await provider.get_credentials_async()
+        ram = await sts.ram_role_provider().get_credentials_async()
+        client = eci_v3(sts.emulator, credential=CredentialClient(provider=provider))
+        answer = await client.describe_container_groups_async(
+            eci_models.DescribeContainerGroupsRequest(region_id=REGION_ID)
+        )
+        return oidc.get_access_key_id(), ram.get_access_key_id(), int(answer.body.total_count)
+
+    oidc_key, ram_key, count = asyncio.run(run())
+    assert oidc_key.startswith("STS.") and ram_key.startswith("STS.") and count == 0
+    assert [entry["http_status"] for entry in sts.emulator.requests()] == [200, 200, 200]
 
 
 def test_a_group_made_with_a_base_key_names_that_key(sts: Sts) -> None:
