@@ -54,6 +54,8 @@ class AdminClient:
             raise
 
     def group(self, container_group_id: str) -> dict[str, Any] | None:
+        """The group as DescribeContainerGroups renders it, plus `created_by_access_key_id` (the key that
+        created it) and `created_by_role_arn` (its role when an STS key, else None); None when unknown."""
         return self._found(f"groups/{quote(container_group_id)}")
 
     def group_spec(self, container_group_id: str) -> dict[str, Any] | None:
@@ -234,6 +236,67 @@ class AdminClient:
             "access-keys",
             {"accessKeyId": access_key_id, "accessKeySecret": secret, "securityToken": security_token},
         )
+
+    # ---- STS --------------------------------------------------------------------------------------
+
+    def sts(self) -> dict[str, Any]:
+        """{settings, roles, oidc_providers (token counts only), credentials (issued, no secrets)}."""
+        return dict(self._call("GET", "sts"))
+
+    def add_role(
+        self,
+        role_arn: str,
+        oidc_provider_arns: list[str] | None = None,
+        access_key_ids: list[str] | None = None,
+        max_session_duration: int = 3600,
+    ) -> None:
+        """Let STS issue credentials for `role_arn` (acs:ram::<account>:role/<name>): by AssumeRoleWithOIDC
+        with a token of one of `oidc_provider_arns`; by AssumeRole signed with one of `access_key_ids` (None:
+        any key the emulator knows)."""
+        body = {
+            "role_arn": role_arn,
+            "oidc_provider_arns": oidc_provider_arns or [],
+            "access_key_ids": access_key_ids,
+            "max_session_duration": max_session_duration,
+        }
+        self._call("POST", "sts/roles", body)
+
+    def add_oidc_provider(
+        self,
+        provider_arn: str,
+        tokens: list[str] | None = None,
+        accept_any_jwt: bool = False,
+        client_ids: list[str] | None = None,
+        issuer: str | None = None,
+    ) -> None:
+        """Register an OIDC provider (acs:ram::<account>:oidc-provider/<name>) accepting exactly `tokens`
+        (JWTs) or, with accept_any_jwt, any well-formed JWT; `aud` must hold one of `client_ids` (default
+        sts.aliyuncs.com), `exp` must not have passed, `iss` must be `issuer` when given."""
+        body = {
+            "provider_arn": provider_arn,
+            "tokens": tokens or [],
+            "accept_any_jwt": accept_any_jwt,
+            "client_ids": client_ids or ["sts.aliyuncs.com"],
+            "issuer": issuer,
+        }
+        self._call("POST", "sts/oidc-providers", body)
+
+    def add_oidc_token(self, provider_arn: str, token: str) -> None:
+        """Make the provider accept one more token (AdminError 404 for an unknown provider)."""
+        self._call("POST", "sts/oidc-tokens", {"provider_arn": provider_arn, "token": token})
+
+    def set_sts_lifetime(
+        self, lifetime_seconds: float | None, min_duration_seconds: int | None = None
+    ) -> dict[str, Any]:
+        """Cap the lifetime of credentials issued from now on (None: as DurationSeconds asks); optionally
+        set the smallest DurationSeconds accepted (default 900, as STS)."""
+        body = {"sts_lifetime_seconds": lifetime_seconds, "sts_min_duration_seconds": min_duration_seconds}
+        return dict(self._call("PUT", "sts", body))
+
+    def sts_credentials(self) -> list[dict[str, Any]]:
+        """Each credential STS issued, oldest first: AccessKeyId, RoleArn, RoleSessionName, Expiration,
+        Expired (no secrets)."""
+        return list(self._call("GET", "sts/credentials")["credentials"])
 
     def reset(self) -> None:
         self._call("POST", "reset")

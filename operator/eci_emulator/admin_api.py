@@ -33,6 +33,15 @@ Routes (JSON in and out):
   GET    /_emulator/timings                     PUT with some fields changes them
   GET    /_emulator/clock                       POST /_emulator/clock/advance {seconds}
   POST   /_emulator/access-keys                 {accessKeyId, accessKeySecret, securityToken?}
+  GET    /_emulator/sts                         {settings, roles, oidc_providers (tokens counted, not shown),
+                                                credentials (issued, no secrets)}; PUT {sts_lifetime_seconds,
+                                                sts_min_duration_seconds?} sets the lifetime knob
+  POST   /_emulator/sts/roles                   {role_arn, oidc_provider_arns?, access_key_ids?,
+                                                max_session_duration?}
+  POST   /_emulator/sts/oidc-providers          {provider_arn, tokens?, accept_any_jwt?, client_ids?, issuer?}
+  POST   /_emulator/sts/oidc-tokens             {provider_arn, token}: one more accepted token
+  GET    /_emulator/sts/credentials             {credentials: [...]}: AccessKeyId, RoleArn, RoleSessionName,
+                                                Expiration, Expired
   POST   /_emulator/reset                       forget groups, tokens, deletions, EIPs, the log, faults, stock,
                                                 vSwitch zones, image caches and the clock offset
 """
@@ -44,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from eci_emulator.faults import Fault
+from eci_emulator.sts import DEFAULT_AUDIENCE, DEFAULT_MAX_SESSION_DURATION
 
 if TYPE_CHECKING:
     from eci_emulator.server import Emulator
@@ -114,10 +124,61 @@ def _route(
             str(body["accessKeyId"]), str(body["accessKeySecret"]), body.get("securityToken")
         )
         return 200, {"added": True}
+    if head == "sts":
+        return _sts(emulator, method, rest, body)
     if head == "reset" and method == "POST":
         emulator.reset()
         return 200, {"reset": True}
     return 404, {"error": f"no admin route {method} /{'/'.join(parts)}"}
+
+
+def _sts(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answer:
+    if not rest and method == "GET":
+        return 200, {
+            "settings": emulator.sts.settings.to_dict(),
+            "roles": emulator.sts.roles(),
+            "oidc_providers": emulator.sts.oidc_providers(),
+            "credentials": emulator.sts_credentials(),
+        }
+    if not rest and method == "PUT":
+        settings = _object(body)
+        lifetime = settings.get("sts_lifetime_seconds")
+        minimum = settings.get("sts_min_duration_seconds")
+        return 200, emulator.set_sts_lifetime(
+            None if lifetime is None else float(lifetime), None if minimum is None else int(minimum)
+        )
+    if rest == ["credentials"] and method == "GET":
+        return 200, {"credentials": emulator.sts_credentials()}
+    if rest == ["roles"] and method == "POST":
+        role = _object(body)
+        access_key_ids = role.get("access_key_ids")
+        emulator.add_role(
+            str(role["role_arn"]),
+            [str(arn) for arn in role.get("oidc_provider_arns") or []],
+            None if access_key_ids is None else [str(key) for key in access_key_ids],
+            int(role.get("max_session_duration", DEFAULT_MAX_SESSION_DURATION)),
+        )
+        return 200, {"roles": emulator.sts.roles()}
+    if rest == ["oidc-providers"] and method == "POST":
+        provider = _object(body)
+        emulator.add_oidc_provider(
+            str(provider["provider_arn"]),
+            [str(token) for token in provider.get("tokens") or []],
+            bool(provider.get("accept_any_jwt", False)),
+            [str(client) for client in provider.get("client_ids") or [DEFAULT_AUDIENCE]],
+            provider.get("issuer"),
+        )
+        return 200, {"oidc_providers": emulator.sts.oidc_providers()}
+    if rest == ["oidc-tokens"] and method == "POST":
+        token = _object(body)
+        try:
+            emulator.add_oidc_token(str(token["provider_arn"]), str(token["token"]))
+        except KeyError as error:
+            if error.args and str(error.args[0]).startswith("no OIDC provider"):
+                return 404, {"error": str(error.args[0])}
+            raise
+        return 200, {"oidc_providers": emulator.sts.oidc_providers()}
+    return 404, {"error": "no such sts route"}
 
 
 def _groups(emulator: Emulator, method: str, rest: list[str], body: Any) -> Answer:

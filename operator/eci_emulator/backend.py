@@ -33,6 +33,7 @@ from eci_emulator.model import DEFAULT_GRACE_PERIOD_SECONDS, GroupSpec, parse_cr
 from eci_emulator.placement import SPOT_WARNING_SECONDS, Capacity, CreateSettings
 from eci_emulator.registries import RegistryCatalog
 from eci_emulator.render import recent_events, render_event, render_group, render_status
+from eci_emulator.signature import Credential
 from eci_emulator.validation import GROUP_STATUSES, Reader, check_parameters, nest
 
 ACTIONS = (
@@ -104,14 +105,21 @@ class Backend:
     # ---- entry point -------------------------------------------------------------------------------
 
     def handle(
-        self, action: str, parameters: Mapping[str, str], schedule_failure: bool = False
+        self,
+        action: str,
+        parameters: Mapping[str, str],
+        schedule_failure: bool = False,
+        caller: Credential | None = None,
     ) -> dict[str, Any]:
+        """Answer `action`; `caller` is the credential that signed the request (recorded on a created group)."""
         handler = self._handlers.get(action)
         if handler is None:
             raise EciError(errors.INVALID_ACTION, f"Specified api {action!r} is not found.", 404)
         own = check_parameters(action, parameters, self.strict)
         if "RegionId" not in own:
             raise errors.missing_parameter("RegionId")
+        if action == "CreateContainerGroup":
+            return self._create(own, schedule_failure, caller)
         return handler(own, schedule_failure)
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -165,7 +173,9 @@ class Backend:
 
     # ---- actions ------------------------------------------------------------------------------------
 
-    def _create(self, own: dict[str, str], schedule_failure: bool) -> dict[str, Any]:
+    def _create(
+        self, own: dict[str, str], schedule_failure: bool, caller: Credential | None = None
+    ) -> dict[str, Any]:
         spec = parse_create(Reader(nest(own)))
         with self._lock:
             replayed = self._replay("CreateContainerGroup", own)
@@ -211,6 +221,8 @@ class Backend:
                 pending_since=scheduled_at,
                 schedule_failed=schedule_failure,
                 deadline_at=None if deadline is None else now + deadline,
+                created_by_access_key_id=caller.access_key_id if caller is not None else "",
+                created_by_role_arn=caller.role_arn if caller is not None else None,
             )
             if cache is not None:
                 message = f"Successfully hit image cache {cache}."
@@ -448,7 +460,7 @@ class Backend:
             for group in list(self._groups.values()):
                 view = self._view(group, now)
                 if view is not None:
-                    rendered.append(render_group(group, view))
+                    rendered.append(_admin_view(group, view))
             return rendered
 
     def get_group(self, container_group_id: str) -> dict[str, Any] | None:
@@ -457,7 +469,7 @@ class Backend:
             view = self._view(group, self.clock.now()) if group is not None else None
             if group is None or view is None:
                 return None
-            return render_group(group, view)
+            return _admin_view(group, view)
 
     def group_count(self) -> int:
         """Groups still visible (those past retention are forgotten on the way)."""
@@ -561,6 +573,15 @@ class Backend:
             self._tokens.clear()
             self._deletions.clear()
             self._eips.clear()
+
+
+def _admin_view(group: Group, view: GroupView) -> dict[str, Any]:
+    """The group as DescribeContainerGroups renders it, plus who created it (admin API and tests only)."""
+    return {
+        **render_group(group, view),
+        "created_by_access_key_id": group.created_by_access_key_id,
+        "created_by_role_arn": group.created_by_role_arn,
+    }
 
 
 def _deletion(group: Group, view: GroupView, now: float) -> dict[str, Any]:

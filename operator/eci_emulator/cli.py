@@ -16,6 +16,7 @@ from eci_emulator.backend import ACTIONS
 from eci_emulator.faults import Fault
 from eci_emulator.lifecycle import Timings
 from eci_emulator.server import Emulator, sample_catalog_document
+from eci_emulator.sts import MIN_DURATION_SECONDS, OidcProvider, Role
 
 logger = logging.getLogger("eci_emulator")
 
@@ -58,6 +59,40 @@ def _fault(value: str) -> tuple[str, Fault]:
         return action, Fault(**settings)  # type: ignore[arg-type]
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _role(value: str) -> Role:
+    """`ROLE_ARN[=OIDC_PROVIDER_ARN,...]`."""
+    arn, _, providers = value.partition("=")
+    try:
+        return Role(arn, tuple(filter(None, providers.split(","))))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _oidc_provider(value: str) -> OidcProvider:
+    """`PROVIDER_ARN` (tokens from --oidc-token) or `PROVIDER_ARN=any` (any JWT for sts.aliyuncs.com)."""
+    arn, _, rule = value.partition("=")
+    if rule not in ("", "any"):
+        raise argparse.ArgumentTypeError("expected PROVIDER_ARN or PROVIDER_ARN=any")
+    try:
+        return OidcProvider(arn, accept_any_jwt=rule == "any")
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _oidc_token(value: str) -> tuple[str, str]:
+    """`PROVIDER_ARN=@FILE` (the token read from FILE) or `PROVIDER_ARN=TOKEN`."""
+    arn, sep, token = value.partition("=")
+    if not sep or not token:
+        raise argparse.ArgumentTypeError("expected PROVIDER_ARN=@FILE or PROVIDER_ARN=TOKEN")
+    if token.startswith("@"):
+        try:
+            with open(token[1:], encoding="utf-8") as file:
+                token = file.read().strip()
+        except OSError as error:
+            raise argparse.ArgumentTypeError(f"cannot read the token file: {error}") from None
+    return arn, token
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +143,43 @@ def build_parser() -> argparse.ArgumentParser:
         "response_delay_seconds (wait after handling: a late, stale answer), drop_rate, schedule_failure_rate, "
         "times)",
     )
+    parser.add_argument(
+        "--sts-role",
+        action="append",
+        type=_role,
+        default=[],
+        metavar="ROLE_ARN[=OIDC_PROVIDER_ARN,...]",
+        help="a role STS issues credentials for: by AssumeRole (any known key) and by AssumeRoleWithOIDC "
+        "with a token of the providers listed (repeatable)",
+    )
+    parser.add_argument(
+        "--oidc-provider",
+        action="append",
+        type=_oidc_provider,
+        default=[],
+        metavar="PROVIDER_ARN[=any]",
+        help="an OIDC provider accepting the tokens given with --oidc-token, or (=any) any JWT whose audience "
+        "is sts.aliyuncs.com (repeatable)",
+    )
+    parser.add_argument(
+        "--oidc-token",
+        action="append",
+        type=_oidc_token,
+        default=[],
+        metavar="PROVIDER_ARN=@FILE",
+        help="a token the provider accepts, read from FILE (or given inline; repeatable)",
+    )
+    parser.add_argument(
+        "--sts-lifetime-seconds",
+        type=float,
+        help="cap the lifetime of the credentials STS issues (default: as DurationSeconds asks)",
+    )
+    parser.add_argument(
+        "--sts-min-duration-seconds",
+        type=int,
+        default=MIN_DURATION_SECONDS,
+        help=f"the smallest DurationSeconds STS accepts (default {MIN_DURATION_SECONDS})",
+    )
     parser.add_argument("--log-level", default="INFO")
     return parser
 
@@ -140,7 +212,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         security_tokens=tokens,
         rate_limits={action: (rate, burst) for action, rate, burst in args.rate_limit},
         rate_limiting=not args.no_rate_limits,
+        sts_roles=args.sts_role,
+        oidc_providers=args.oidc_provider,
+        sts_lifetime_seconds=args.sts_lifetime_seconds,
+        sts_min_duration_seconds=args.sts_min_duration_seconds,
     )
+    for provider_arn, token in args.oidc_token:
+        try:
+            emulator.add_oidc_token(provider_arn, token)
+        except KeyError:
+            logger.error("--oidc-token names %s, which no --oidc-provider registers", provider_arn)
+            return 2
     for action, fault in args.fault:
         emulator.set_fault(action, fault)
     stopping = threading.Event()

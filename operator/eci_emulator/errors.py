@@ -23,6 +23,12 @@ codes of Alibaba Cloud RPC APIs):
   (400), SignatureNonceUsed (400), InvalidTimeStamp.Expired (400), InvalidVersion (400),
   InvalidSecurityToken.* (400), ServiceUnavailable (503), InternalError (500): the common error codes of
   Alibaba Cloud RPC APIs (the gateway answers them for every product).
+- InvalidSecurityToken.Expired (400, "Specified SecurityToken is expired."): the common gateway code for an
+  STS key past its Expiration (the status is the emulator's choice, as for the other InvalidSecurityToken.*).
+- IncompleteSignature (400): a common gateway code; the emulator answers it to a v3 request whose
+  Authorization header is malformed or leaves `host` or an `x-acs-*` header unsigned (its own choice where
+  the reference is silent).
+- STS's own codes are in sts.py.
 - InvalidContainerGroupId.NotFound (404): the ECI reference is silent on the code for a group id that does
   not exist (Describe* simply return nothing); this name follows the `Invalid<Resource>Id.NotFound`
   convention of ECS (`InvalidInstanceId.NotFound`) and is the emulator's own choice.
@@ -50,6 +56,8 @@ UNSUPPORTED_SIGNATURE_METHOD = "InvalidSignatureMethod"
 UNSUPPORTED_SIGNATURE_VERSION = "InvalidSignatureVersion"
 MISSING_SECURITY_TOKEN = "MissingSecurityToken"
 INVALID_SECURITY_TOKEN = "InvalidSecurityToken.MismatchWithAccessKey"
+SECURITY_TOKEN_EXPIRED = "InvalidSecurityToken.Expired"
+INCOMPLETE_SIGNATURE = "IncompleteSignature"
 SERVICE_UNAVAILABLE = "ServiceUnavailable"
 INTERNAL_ERROR = "InternalError"
 

@@ -134,6 +134,10 @@ class Group:
     """(version, timings generation, computed at, valid until, light view)."""
     hidden: int = 0
     """Describe answers left that omit the group although it exists (the admin `hide` fault)."""
+    created_by_access_key_id: str = ""
+    """The AccessKeyId that signed the CreateContainerGroup (an `STS.` key for STS credentials)."""
+    created_by_role_arn: str | None = None
+    """The role of that key when it is an STS key, else None."""
 
 
 def _state(state: str, **fields: Any) -> dict[str, Any]:

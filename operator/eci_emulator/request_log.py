@@ -1,4 +1,4 @@
-"""The log of ECI requests the emulator received, for tests to read (secrets redacted)."""
+"""The log of requests the emulator received (ECI and STS), for tests to read (secrets redacted)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from typing import Any
 
 REDACTED = "******"
+SECRET_PARAMETERS = frozenset({"SecurityToken", "OIDCToken"})
+"""Parameters never shown (besides every *Password)."""
 
 
 def redact(parameters: Mapping[str, str]) -> dict[str, str]:
     return {
-        name: REDACTED if name.endswith("Password") or name == "SecurityToken" else value
+        name: REDACTED if name.endswith("Password") or name in SECRET_PARAMETERS else value
         for name, value in parameters.items()
     }
 

@@ -1,4 +1,6 @@
-"""The emulator's HTTP server: ECI RPC on `/`, the admin API under `/_emulator/`."""
+"""The emulator's HTTP server: ECI and STS RPC on `/` (told apart by the API version: `Version` or the
+`x-acs-version` header, 2018-08-08 for ECI, 2015-04-01 for STS; signature v1.0 or v3), the admin API under
+`/_emulator/`."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -30,7 +33,19 @@ from eci_emulator.placement import Capacity, StockRule
 from eci_emulator.ratelimit import RateLimiter
 from eci_emulator.registries import AcrInstance, PrivateRegistry, RegistryCatalog, parse_catalog
 from eci_emulator.request_log import RequestLog, redact
-from eci_emulator.signature import Authenticator, Credential
+from eci_emulator.signature import API_VERSION, Authenticator, Credential, SignedRequest
+from eci_emulator.sts import (
+    DEFAULT_AUDIENCE,
+    DEFAULT_MAX_SESSION_DURATION,
+    MIN_DURATION_SECONDS,
+    STS_API_VERSION,
+    STS_PARAMETERS,
+    OidcProvider,
+    Role,
+    Sts,
+    StsSettings,
+)
+from eci_emulator.validation import COMMON_PARAMETERS
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +98,56 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
+@dataclass(frozen=True)
+class ApiRequest:
+    """One RPC request as received: for signature v1.0 and v3 alike."""
+
+    method: str
+    path: str
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, Sequence[str]]
+    """Lowercase header name -> every value received."""
+    body: bytes
+    parameters: dict[str, str]
+    """The query and form-body parameters together."""
+
+    @property
+    def host(self) -> str:
+        values = self.headers.get("host")
+        return values[0] if values else ""
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name)
+        return values[0] if values else None
+
+    @property
+    def v3(self) -> bool:
+        """Signed with signature v3 (ACS3-*), the action and version in x-acs-* headers. aliyun-python-sdk-core
+        sends x-acs-action and x-acs-version with its v1.0 requests too: those carry a Signature parameter."""
+        if (self.header("authorization") or "").startswith("ACS3-"):
+            return True
+        return bool(self.header("x-acs-action")) and "Signature" not in self.parameters
+
+    @property
+    def action(self) -> str:
+        return (self.header("x-acs-action") if self.v3 else self.parameters.get("Action")) or ""
+
+    @property
+    def version(self) -> str:
+        return (self.header("x-acs-version") if self.v3 else self.parameters.get("Version")) or ""
+
+    @property
+    def access_key_id(self) -> str:
+        if not self.v3:
+            return self.parameters.get("AccessKeyId", "")
+        authorization = self.header("authorization") or ""
+        _, found, rest = authorization.partition("Credential=")
+        return rest.split(",", 1)[0] if found else ""
+
+    def signed(self) -> SignedRequest:
+        return SignedRequest(self.method, self.path, self.query, self.headers, self.body)
+
+
 def _address(client_address: Any) -> str:
     if isinstance(client_address, tuple) and len(client_address) >= 2:
         return f"{client_address[0]}:{client_address[1]}"
@@ -100,6 +165,9 @@ class Emulator:
     timings: phase lengths (Timings); the clock can be advanced with advance_clock() instead of waiting.
     rate_limits: action -> (rate per second, burst), over the documented defaults; rate_limiting=False
       turns flow control off.
+    sts_roles / oidc_providers: what the emulated STS (AssumeRole, AssumeRoleWithOIDC) knows (see sts.py);
+      sts_lifetime_seconds caps the lifetime of the credentials it issues (e.g. 60 in tests; None: as
+      DurationSeconds asks), sts_min_duration_seconds is the smallest DurationSeconds accepted (900, as STS).
     """
 
     def __init__(
@@ -112,6 +180,10 @@ class Emulator:
         rate_limits: Mapping[str, tuple[float, float]] | None = None,
         rate_limiting: bool = True,
         fault_seed: int | None = None,
+        sts_roles: Iterable[Role] | None = None,
+        oidc_providers: Iterable[OidcProvider] | None = None,
+        sts_lifetime_seconds: float | None = None,
+        sts_min_duration_seconds: int = MIN_DURATION_SECONDS,
     ) -> None:
         tokens = dict(security_tokens or {})
         self.credentials = {
@@ -124,7 +196,14 @@ class Emulator:
         self.clock = Clock()
         self.capacity = Capacity(fault_seed)
         self.backend = Backend(self.catalog, self.timings, self.clock, strict, self.capacity)
-        self.authenticator = Authenticator(self.credentials)
+        self.authenticator = Authenticator(self.credentials, self.clock.now)
+        self.sts = Sts(self.clock, StsSettings(sts_lifetime_seconds, sts_min_duration_seconds))
+        for role in sts_roles or ():
+            self.sts.add_role(role)
+        for provider in oidc_providers or ():
+            self.sts.add_oidc_provider(provider)
+        self._issued: dict[str, Credential] = {}
+        self._issued_lock = threading.Lock()
         self.rate_limiter = RateLimiter(dict(rate_limits or {}), enabled=rate_limiting)
         self.faults = FaultInjector(fault_seed)
         self.request_log = RequestLog()
@@ -184,12 +263,82 @@ class Emulator:
         self.credentials[access_key_id] = credential
         self.authenticator.credentials[access_key_id] = credential
 
+    # ---- STS ------------------------------------------------------------------------------------------
+
+    def add_role(
+        self,
+        role_arn: str,
+        oidc_provider_arns: Iterable[str] = (),
+        access_key_ids: Iterable[str] | None = None,
+        max_session_duration: int = DEFAULT_MAX_SESSION_DURATION,
+    ) -> None:
+        """Let STS issue credentials for `role_arn` (acs:ram::<account>:role/<name>): by AssumeRoleWithOIDC
+        with a token of one of `oidc_provider_arns`, by AssumeRole signed with one of `access_key_ids` (None:
+        any key the emulator knows)."""
+        self.sts.add_role(
+            Role(
+                role_arn,
+                tuple(oidc_provider_arns),
+                None if access_key_ids is None else tuple(access_key_ids),
+                max_session_duration,
+            )
+        )
+
+    def add_oidc_provider(
+        self,
+        provider_arn: str,
+        tokens: Iterable[str] = (),
+        accept_any_jwt: bool = False,
+        client_ids: Iterable[str] = (DEFAULT_AUDIENCE,),
+        issuer: str | None = None,
+    ) -> None:
+        """Register an OIDC provider (acs:ram::<account>:oidc-provider/<name>) that accepts exactly `tokens`
+        (JWTs; more with add_oidc_token) or, with accept_any_jwt, any well-formed JWT; either way the token's
+        `aud` must hold one of `client_ids`, its `exp` must not have passed and, when `issuer` is set, its
+        `iss` must be that."""
+        self.sts.add_oidc_provider(
+            OidcProvider(provider_arn, set(tokens), accept_any_jwt, tuple(client_ids), issuer)
+        )
+
+    def add_oidc_token(self, provider_arn: str, token: str) -> None:
+        """Make the provider accept `token` (KeyError for an unknown provider)."""
+        self.sts.add_oidc_tokens(provider_arn, [token])
+
+    def set_sts_lifetime(
+        self, lifetime_seconds: float | None, min_duration_seconds: int | None = None
+    ) -> dict[str, Any]:
+        """Cap the lifetime of the credentials issued from now on (None: as DurationSeconds asks) and,
+        optionally, set the smallest DurationSeconds accepted. Returns the STS settings."""
+        settings = StsSettings(
+            lifetime_seconds,
+            self.sts.settings.min_duration_seconds if min_duration_seconds is None else min_duration_seconds,
+        )
+        self.sts.settings = settings
+        return settings.to_dict()
+
+    def sts_credentials(self) -> list[dict[str, Any]]:
+        """Every credential STS issued (no secrets): AccessKeyId, RoleArn, RoleSessionName, Expiration (on
+        the emulator's clock) and whether it has expired."""
+        now = self.clock.now()
+        with self._issued_lock:
+            issued = list(self._issued.values())
+        return [
+            {
+                "AccessKeyId": credential.access_key_id,
+                "RoleArn": credential.role_arn,
+                "RoleSessionName": credential.role_session_name,
+                "Expiration": iso8601(credential.expires_at or 0.0),
+                "Expired": credential.expires_at is not None and now >= credential.expires_at,
+            }
+            for credential in issued
+        ]
+
     def add_acr_instances(self, source: CatalogSource) -> None:
         instances, registries = _catalog_from(source)
         self.catalog.add(instances, registries)
 
     def set_fault(self, action: str, fault: Fault) -> None:
-        if action != "*" and action not in ACTIONS:
+        if action != "*" and action not in ACTIONS and action not in STS_PARAMETERS:
             raise ValueError(f"unknown action {action!r}")
         self.faults.set(action, fault)
 
@@ -202,6 +351,8 @@ class Emulator:
         return self.backend.list_groups()
 
     def group(self, container_group_id: str) -> dict[str, Any] | None:
+        """The group as DescribeContainerGroups renders it, plus who created it: `created_by_access_key_id`
+        and, for an STS key, `created_by_role_arn` (else None)."""
         return self.backend.get_group(container_group_id)
 
     def group_spec(self, container_group_id: str) -> GroupSpec | None:
@@ -270,38 +421,53 @@ class Emulator:
 
     def reset(self) -> None:
         """Forget groups, client tokens, deletions, EIPs, the request log, faults, stock rules, vSwitch zones,
-        image caches and the clock offset."""
+        image caches, the credentials STS issued and the clock offset (roles and OIDC providers stay)."""
+        with self._issued_lock:
+            for access_key_id in self._issued:
+                self.authenticator.credentials.pop(access_key_id, None)
+            self._issued.clear()
         self.backend.reset()
         self.capacity.reset()
         self.request_log.clear()
         self.faults.clear()
         self.clock.reset()
 
-    # ---- one ECI request ---------------------------------------------------------------------------
+    # ---- one RPC request (ECI or STS) -----------------------------------------------------------------
 
     def serve_eci(
         self, method: str, parameters: dict[str, str], host: str
     ) -> tuple[int, dict[str, Any] | None]:
+        """Answer one signature-v1.0 request given as its parameters (see `serve`)."""
+        return self.serve(ApiRequest(method, "/", [], {"host": [host]}, b"", parameters))
+
+    def serve(self, request: ApiRequest) -> tuple[int, dict[str, Any] | None]:
         """Answer one RPC request: (HTTP status, body); body None means drop the connection.
 
-        Injected faults: `latency_seconds` is slept before the request is handled (the answer reflects the
-        state after the wait); `response_delay_seconds` is slept after the answer was computed and logged,
-        before it is returned to be sent (the answer shows the state when the request arrived, delivered late).
+        ECI or STS by the API version. Injected faults: `latency_seconds` is slept before the request is
+        handled (the answer reflects the state after the wait); `response_delay_seconds` is slept after the
+        answer was computed and logged, before it is returned to be sent (the answer shows the state when
+        the request arrived, delivered late).
         """
-        action = parameters.get("Action", "")
+        action = request.action
+        parameters = request.parameters
+        sts = request.version == STS_API_VERSION
         response_delay = 0.0
         request_id = new_request_id()
         entry: dict[str, Any] = {
             "time": iso8601(time.time()),
-            "method": method,
+            "method": request.method,
             "action": action,
-            "access_key_id": parameters.get("AccessKeyId", ""),
+            "access_key_id": request.access_key_id,
             "parameters": redact(parameters),
         }
+        if request.v3:
+            entry["signature_version"] = "3"
+        if sts:
+            entry["product"] = "Sts"
         try:
             if not action:
                 raise errors.missing_parameter("Action")
-            self.authenticator.verify(method, parameters)
+            caller = self._authenticate(request, action, sts)
             if not self.rate_limiter.allow(action):
                 raise errors.throttled()
             decision = self.faults.decide(action)
@@ -315,7 +481,11 @@ class Emulator:
             if decision.error is not None:
                 code, status, message = decision.error
                 raise EciError(code, message, status)
-            body = self.backend.handle(action, parameters, decision.schedule_failure)
+            if sts:
+                body = self._serve_sts(action, parameters, caller)
+                body["RequestId"] = request_id
+            else:
+                body = self.backend.handle(action, parameters, decision.schedule_failure, caller)
             entry.update(http_status=200, error_code="", request_id=body.get("RequestId", request_id))
             self.request_log.record(entry)
             return 200, body
@@ -327,12 +497,13 @@ class Emulator:
                 error_message=error.message,
             )
             self.request_log.record(entry)
+            product = "Sts" if sts else "Eci"
             return error.http_status, {
                 "RequestId": request_id,
-                "HostId": host,
+                "HostId": request.host,
                 "Code": error.code,
                 "Message": error.message,
-                "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product=Eci",
+                "Recommend": f"https://api.aliyun.com/troubleshoot?q={error.code}&product={product}",
             }
         except Exception:
             logger.exception("internal error answering %s", action)
@@ -340,7 +511,7 @@ class Emulator:
             self.request_log.record(entry)
             return 500, {
                 "RequestId": request_id,
-                "HostId": host,
+                "HostId": request.host,
                 "Code": errors.INTERNAL_ERROR,
                 "Message": "The request processing has failed due to some unknown error.",
                 "Recommend": "",
@@ -348,6 +519,43 @@ class Emulator:
         finally:
             if response_delay:
                 time.sleep(response_delay)  # the answer is computed (a snapshot of now), sent late
+
+    def _authenticate(self, request: ApiRequest, action: str, sts: bool) -> Credential | None:
+        """The caller's credential; None for AssumeRoleWithOIDC, which is not signed (the OIDC token is the
+        proof)."""
+        if sts and action == "AssumeRoleWithOIDC":
+            return None
+        if sts and action not in STS_PARAMETERS:
+            raise EciError(errors.INVALID_ACTION, f"Specified api {action!r} is not found.", 404)
+        version = STS_API_VERSION if sts else API_VERSION
+        if request.v3:
+            return self.authenticator.verify_v3(request.signed(), version)
+        return self.authenticator.verify(request.method, request.parameters, version)
+
+    def _serve_sts(
+        self, action: str, parameters: Mapping[str, str], caller: Credential | None
+    ) -> dict[str, Any]:
+        if self.backend.strict:
+            known = COMMON_PARAMETERS | STS_PARAMETERS[action]
+            unknown = sorted(name for name in parameters if name not in known)
+            if unknown:
+                raise errors.invalid_parameter(f"The parameter {unknown[0]} is not a parameter of {action}.")
+        if action == "AssumeRole":
+            assert caller is not None
+            body, credential = self.sts.assume_role(parameters, caller)
+        else:
+            body, credential = self.sts.assume_role_with_oidc(parameters)
+        with self._issued_lock:
+            self._issued[credential.access_key_id] = credential
+            self.authenticator.credentials[credential.access_key_id] = credential
+        logger.info(
+            "STS %s issued %s for %s (session %s)",
+            action,
+            credential.access_key_id,
+            credential.role_arn,
+            credential.role_session_name,
+        )
+        return body
 
 
 def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
@@ -398,7 +606,8 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                     f"{self.command} {split.path}",
                 )
                 return
-            pairs = parse_qsl(split.query, keep_blank_values=True)
+            query = parse_qsl(split.query, keep_blank_values=True)
+            pairs = list(query)
             content_type = self.headers.get("Content-Type", "")
             if body and "application/x-www-form-urlencoded" in content_type:
                 pairs += parse_qsl(body.decode("utf-8"), keep_blank_values=True)
@@ -422,13 +631,17 @@ def _make_handler(emulator: Emulator) -> type[BaseHTTPRequestHandler]:
                 )
                 self._send_json(status, payload, parameters.get("Action") or "an ECI request")
                 return
-            status, result = emulator.serve_eci(self.command, parameters, host)
+            headers: dict[str, list[str]] = {}
+            for name, value in self.headers.items():
+                headers.setdefault(name.lower(), []).append(value)
+            request = ApiRequest(self.command, split.path, query, headers, body, parameters)
+            status, result = emulator.serve(request)
             if result is None:
                 self.close_connection = True
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            self._send_json(status, result, parameters.get("Action") or "an ECI request")
+            self._send_json(status, result, request.action or "an RPC request")
 
         def do_GET(self) -> None:
             self._dispatch()

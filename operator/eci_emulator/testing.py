@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,3 +37,31 @@ def prepare(request: Any, emulator: Any, params: dict[str, Any]) -> Any:
     for name, value in params.items():
         request.add_query_param(name, value)
     return request
+
+
+def oidc_token(
+    subject: str = "system:serviceaccount:acr-eci-system:acr-eci-operator",
+    audience: str | list[str] = "sts.aliyuncs.com",
+    issuer: str = "https://oidc-ack-cn-beijing.oss-cn-beijing-internal.aliyuncs.com/c1234567890",
+    expires_at: float | None = None,
+    issued_at: float | None = None,
+) -> str:
+    """A JWT shaped like a projected service-account token (RRSA): header, claims and a random signature
+    part (the emulator checks no JWT signature; it accepts the tokens registered for a provider). `exp`
+    defaults to an hour from now (wall time)."""
+    issued = time.time() if issued_at is None else issued_at
+    claims = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audience,
+        "iat": int(issued),
+        "nbf": int(issued),
+        "exp": int(issued + 3600 if expires_at is None else expires_at),
+        "jti": secrets.token_hex(8),
+    }
+
+    def part(document: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).rstrip(b"=").decode()
+
+    signature = base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=").decode()
+    return f"{part({'alg': 'RS256', 'kid': 'emulator', 'typ': 'JWT'})}.{part(claims)}.{signature}"
