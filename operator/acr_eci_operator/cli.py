@@ -12,6 +12,7 @@ import sys
 
 import kopf
 
+from acr_eci_operator.credentials import CredentialsError, open_credentials, source_from_env
 from acr_eci_operator.settings import Settings, SettingsError
 
 
@@ -48,10 +49,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
+        source = source_from_env(os.environ)
     except SettingsError as error:
         print(f"acr-eci-operator: invalid setting: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    try:
+        # AccessKey files are read now (a missing or malformed file stops the start); STS is first
+        # called when the first ECI call needs credentials.
+        credentials = open_credentials(source)
+    except CredentialsError as error:
+        print(f"acr-eci-operator: invalid credentials: {error.message}", file=sys.stderr)
+        return 2
     from acr_eci_operator import handlers  # (registers the handlers)
 
     if settings.watch_secrets:
@@ -64,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.poll_interval,
         "all namespaces" if args.all_namespaces else ", ".join(args.namespace),
     )
+    logging.getLogger(__name__).info("credentials: %s", source.describe())
     # kopf pauses peered replicas of equal priority alike: a random priority lets exactly one (the
     # highest) act. The identity is ours so that the poller can read the same peering object.
     identity = f"{os.environ.get('POD_ID') or socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
@@ -79,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         priority=priority,
         memo=kopf.Memo(
             settings=settings,
+            credentials=credentials,
             identity=identity,
             priority=priority,
             peering_name=peering_name,

@@ -12,6 +12,7 @@ from typing import Any
 import kopf
 
 from acr_eci_operator.controller import Controller
+from acr_eci_operator.credentials import Credentials
 from acr_eci_operator.eci import EciClient
 from acr_eci_operator.kube import GROUP, PLURAL, VERSION, Kube, load_api_client
 from acr_eci_operator.poller import Leadership, Poller
@@ -26,7 +27,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.posting.level = logging.WARNING
     settings.peering.lifetime = config.peering_lifetime
     kube = Kube(load_api_client(), timeout=config.kube_timeout)
-    eci = EciClient(config)
+    credentials: Credentials = memo["credentials"]
+    eci = EciClient(config, credentials)
     peering_name = memo.get("peering_name")
     leadership = Leadership(
         kube if peering_name else None,
@@ -77,12 +79,21 @@ async def referenced(event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.M
 @kopf.on.probe(id="poller")
 async def poller_alive(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Fails (kopf's /healthz answers 500) when no poll cycle completed for 3 intervals; otherwise
-    says what the replica holds (resources in memory, workers running, whether it is active)."""
+    says what the replica holds (resources in memory, workers running, whether it is active) and its
+    credentials (kind, identity, how often they were refreshed)."""
     poller: Poller = memo["poller"]
     if not poller.alive():
         raise kopf.PermanentError("no poll cycle completed for 3 poll intervals")
     controller: Controller = memo["controller"]
-    return controller.summary()
+    credentials: Credentials = memo["credentials"]
+    return {
+        **controller.summary(),
+        "credentials": {
+            "kind": credentials.kind,
+            "identity": credentials.identity,
+            "refreshes": credentials.refreshes,
+        },
+    }
 
 
 def watch_secrets() -> None:

@@ -8,18 +8,18 @@ import asyncio
 from typing import Any
 
 from acr_eci_operator.controller import Controller, Entry, Resource
+from acr_eci_operator.credentials import credentials_from_env
 from acr_eci_operator.eci import EciClient
 from acr_eci_operator.settings import Settings
 
-SETTINGS = Settings.from_env(
-    {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
-        "ALIBABA_CLOUD_REGION_ID": "cn-beijing",
-        "ECI_DEFAULT_SECURITY_GROUP_ID": "sg-1",
-        "ECI_DEFAULT_VSWITCH_IDS": "vsw-1",
-    }
-)
+ENV = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+    "ALIBABA_CLOUD_REGION_ID": "cn-beijing",
+    "ECI_DEFAULT_SECURITY_GROUP_ID": "sg-1",
+    "ECI_DEFAULT_VSWITCH_IDS": "vsw-1",
+}
+SETTINGS = Settings.from_env(ENV)
 BODY = {
     "metadata": {"namespace": "ns", "name": "web", "uid": "uid-1", "generation": 1, "resourceVersion": "5"},
     "spec": {
@@ -56,7 +56,7 @@ async def noop(*_: Any) -> None:
 
 
 def controller(kube: FakeKube) -> tuple[Controller, Entry]:
-    ctl = Controller(SETTINGS, EciClient(SETTINGS), kube, noop, active=False)  # type: ignore[arg-type]
+    ctl = Controller(SETTINGS, EciClient(SETTINGS, credentials_from_env(ENV)), kube, noop, active=False)  # type: ignore[arg-type]
     entry = ctl.entries["uid-1"] = Entry(Resource.from_body(BODY))
     return ctl, entry
 
