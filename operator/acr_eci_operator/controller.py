@@ -192,6 +192,7 @@ class Resource:
             applied_lists=(
                 frozenset(status["appliedLists"]) if isinstance(status.get("appliedLists"), list) else None
             ),
+            capacity=status.get("capacity"),
         )
 
 
@@ -405,7 +406,8 @@ class Controller:
         entry.observation_failed_since = None
         phase = None if group is None else str(group.get("Status") or "Unknown")
         owned = group is None or _tags(group).get(TAG_UID) == entry.resource.uid
-        observation = Observation(target.container_group_id, phase, owned)
+        no_stock = phase == "ScheduleFailed" and group is not None and _out_of_stock(group)
+        observation = Observation(target.container_group_id, phase, owned, no_stock)
         view = (
             None if group is None else observed_status(group, entry.resource.status.get("observedGeneration"))
         )
@@ -684,6 +686,7 @@ class Controller:
                 update_strategy=spec.update_strategy,
                 removables=frozenset(mapping.present_removables(spec, annotations)),
                 active_deadline=spec.active_deadline_seconds is not None,
+                spot_fallback=spec.spot is not None and bool(spec.spot.fallback_to_on_demand),
             ),
             registry_access=_registry_access(spec, annotations, resource.generation),
         )
@@ -774,27 +777,33 @@ class Controller:
         spot = desired.spec.spot
         capacity = _capacity(desired.spec, params.get("SpotStrategy"))
         fallback = capacity == "Spot" and spot is not None and bool(spot.fallback_to_on_demand)
-        try:
-            # With a fallback, no spot stock is answered at once by an on-demand group, not waited out.
-            give_up = frozenset({NO_STOCK}) if fallback else frozenset()
-            group_id = await self._mutate(
-                entry, self.eci.create_container_group(region_id, params, give_up_on=give_up)
-            )
-        except EciError as error:
-            if fallback and error.code == NO_STOCK:
-                try:
-                    group_id = await self._create_on_demand(entry, region_id, params, incarnation)
-                except EciError as on_demand_error:
-                    if on_demand_error.code != "IdempotentParameterMismatch":
-                        raise
-                    await self._token_used_up(entry, region_id, desired, incarnation, on_demand_error)
+        # The group this one replaces was accepted on spot but never placed (no stock): on demand at once.
+        on_demand = fallback and resource.status.get("nextCapacity") == "OnDemand"
+        group_id: str | None = None
+        if not on_demand:
+            try:
+                # With a fallback, no spot stock is answered at once by an on-demand group, not waited out.
+                give_up = frozenset({NO_STOCK}) if fallback else frozenset()
+                group_id = await self._mutate(
+                    entry, self.eci.create_container_group(region_id, params, give_up_on=give_up)
+                )
+            except EciError as error:
+                if fallback and error.code == NO_STOCK:
+                    on_demand = True
+                elif error.code != "IdempotentParameterMismatch":
+                    raise
+                else:
+                    await self._token_used_up(entry, region_id, desired, incarnation, error)
                     return
-                capacity = "OnDemand"
-            elif error.code != "IdempotentParameterMismatch":
-                raise
-            else:
-                await self._token_used_up(entry, region_id, desired, incarnation, error)
+        if group_id is None:
+            try:
+                group_id = await self._create_on_demand(entry, region_id, params, incarnation)
+            except EciError as on_demand_error:
+                if on_demand_error.code != "IdempotentParameterMismatch":
+                    raise
+                await self._token_used_up(entry, region_id, desired, incarnation, on_demand_error)
                 return
+            capacity = "OnDemand"
         if entry.resource.deleting:
             logger.info("%s: created group %s while the resource is being deleted", resource.key, group_id)
         generation = desired.desired.generation  # what was sent, even if edited since
@@ -814,6 +823,7 @@ class Controller:
                 "phase": "Scheduling",
                 "observedGeneration": generation,
                 "capacity": capacity,
+                "nextCapacity": None,
             },
             conditions=[created, scheduling],
         )
@@ -879,13 +889,14 @@ class Controller:
                 "containerGroupId": group_id,
                 "regionId": region_id,
                 "applied": mapping.applied_from_group(
-                    desired.desired.immutable, {**keep, "RegionId": region_id}
+                    desired.desired.immutable, {**keep, "RegionId": region_id}, desired.spec
                 ),
                 "appliedHash": None,
                 "appliedLists": None,
                 "updateCount": 0,
                 "phase": keep.get("Status"),
                 "capacity": _capacity(desired.spec, keep.get("SpotStrategy")),
+                "nextCapacity": None,
             },
         )
         return True
@@ -954,9 +965,11 @@ class Controller:
         logger.log(logging.WARNING if lost else logging.INFO, "%s: %s", resource.key, message)
         await self.post_event(resource.reference, "Warning" if lost else "Normal", result.reason, message)
         incarnation = int(resource.status.get("incarnation") or 0) + 1
+        # Written with the new incarnation, before the delete: a restart in between still creates on demand.
+        fallback = {"nextCapacity": "OnDemand"} if result.reason == "SpotFallback" else {}
         await self._commit(
             entry,
-            fields={"incarnation": incarnation},
+            fields={"incarnation": incarnation, **fallback},
             conditions=[condition("Synced", False, result.reason, message, resource.generation)],
         )
         if not gone:
@@ -1218,6 +1231,21 @@ def _capacity(spec: models.AcrContainerGroupSpec, spot_strategy: object) -> str 
     if spec.spot is None:
         return None
     return "OnDemand" if spot_strategy in (None, "", "NoSpot") else "Spot"
+
+
+STOCK_REASONS = frozenset({"NoStock", "StockExhaust"})
+
+
+def _out_of_stock(group: Mapping[str, Any]) -> bool:
+    """Whether ECI says it could not place the group for want of stock: a NoStock or StockExhaust event
+    or condition, or a FailedScheduling event that says the instance is out of stock."""
+    for event in group.get("Events") or []:
+        reason = str(event.get("Reason") or "")
+        if reason in STOCK_REASONS:
+            return True
+        if reason == "FailedScheduling" and "stock" in str(event.get("Message") or "").lower():
+            return True
+    return any(str(c.get("Reason") or "") in STOCK_REASONS for c in group.get("Conditions") or [])
 
 
 def _tags(group: Mapping[str, Any]) -> dict[str, str]:

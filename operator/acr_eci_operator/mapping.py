@@ -777,21 +777,53 @@ DESCRIBED_IMMUTABLE_FIELDS = {
     "vSwitchIds": "VSwitchId",
     "instanceType": "InstanceType",
     "instanceTypes": "InstanceType",
+    "computeCategory": "ComputeCategory",
+    "dnsPolicy": "DnsPolicy",
+    "ramRoleName": "RamRoleName",
 }
-"""Where DescribeContainerGroups reports each immutable field of a group."""
+"""Where DescribeContainerGroups reports each immutable field of a group (as one value; for lists, the one
+ECI chose). spot and hostAliases are compared by `applied_from_group` itself."""
 
 
-def applied_from_group(immutable: Mapping[str, str], group: Mapping[str, Any]) -> dict[str, str]:
+def applied_from_group(
+    immutable: Mapping[str, str], group: Mapping[str, Any], spec: AcrContainerGroupSpec | None = None
+) -> dict[str, str]:
     """What `status.applied` should say for a group found by its tag (made before a crash, perhaps from
     an older spec): for each immutable field the spec sets, the spec's value when the group agrees with
     it (for lists, ECI reports the one it chose), else what the group has, so that the difference shows.
-    A field the answer does not report is taken as agreeing."""
+    A field the answer does not report is taken as agreeing; so are the settings inside lists (security
+    contexts, file modes), which Describe does not report."""
     applied: dict[str, str] = {}
     for name, wanted in immutable.items():
-        observed = str(group.get(DESCRIBED_IMMUTABLE_FIELDS.get(name, "")) or "")
+        observed = _described(name, group, spec)
         agrees = not observed or observed in wanted.split(",") or observed == wanted
         applied[name] = wanted if agrees else observed
     return applied
+
+
+def _described(name: str, group: Mapping[str, Any], spec: AcrContainerGroupSpec | None) -> str:
+    """How the group reports one immutable field, or "" when it does not (or agrees in a way a string
+    comparison cannot see)."""
+    if name == "spot":
+        strategy = str(group.get("SpotStrategy") or "")
+        wanted = spec.spot if spec is not None else None
+        if not strategy or wanted is None or strategy == wanted.strategy:
+            return ""
+        if strategy == "NoSpot" and wanted.fallback_to_on_demand:
+            return ""  # the on-demand group the fallback makes
+        return json.dumps({"strategy": strategy}, separators=(",", ":"))
+    if name == "hostAliases":
+        reported = group.get("HostAliases")
+        if spec is None or not isinstance(reported, list):
+            return ""
+        observed = sorted(
+            (str(alias.get("Ip") or ""), tuple(map(str, alias.get("Hostnames") or []))) for alias in reported
+        )
+        if observed == sorted((alias.ip, tuple(alias.hostnames)) for alias in spec.host_aliases):
+            return ""
+        aliases = [{"hostnames": list(names), "ip": ip} for ip, names in observed]
+        return json.dumps(aliases, sort_keys=True, separators=(",", ":"))
+    return str(group.get(DESCRIBED_IMMUTABLE_FIELDS.get(name, "")) or "")
 
 
 def changed_immutable_fields(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:

@@ -1922,6 +1922,13 @@ class AcrContainerGroupStatus:
             "on-demand group because ECI had no spot stock). Absent when spec.spot is not set."
         ),
     )
+    next_capacity: Literal["OnDemand"] | None = field(
+        default=None,
+        metadata=doc(
+            "Set while a spot group that ECI could not place for want of stock is being replaced: the next "
+            "group is created on demand (spec.spot.fallbackToOnDemand)."
+        ),
+    )
     intranet_ip: str | None = field(default=None, metadata=doc("Private IP address of the group."))
     internet_ip: str | None = field(default=None, metadata=doc("Public IP address of the group, if any."))
     observed_generation: int | None = field(

@@ -74,6 +74,9 @@ class Desired:
     """Fields set whose removal an update cannot carry (mapping.present_removables)."""
     active_deadline: bool = False
     """spec.activeDeadlineSeconds is set: a Failed group is finished, whatever the restart policy."""
+    spot_fallback: bool = False
+    """spec.spot.fallbackToOnDemand: a spot group ECI could not place for want of stock is replaced by an
+    on-demand one."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,8 @@ class Known:
     """The phase the last observation wrote; read only for a group that is gone."""
     applied_lists: frozenset[str] | None = None
     """Which of those fields the group was given (None: unknown, as for a status of an older release)."""
+    capacity: str | None = None
+    """What the group runs on (status.capacity): Spot, OnDemand, or None without spec.spot."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,9 @@ class Observation:
     """None: ECI confirmed (twice, by id) that the group does not exist."""
     owned: bool = True
     """Whether the group carries this resource's uid tag."""
+    no_stock: bool = False
+    """ECI says it could not place the group for want of stock (its FailedScheduling, NoStock or
+    StockExhaust event or condition)."""
 
 
 @dataclass(frozen=True)
@@ -162,6 +170,19 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
             Action.RECREATE,
             "ContainerGroupLost",
             f"container group {group_id} was reclaimed by ECI ({phase})",
+        )
+
+    if (
+        phase == "ScheduleFailed"
+        and observation.no_stock
+        and desired.spot_fallback
+        and known.capacity == "Spot"
+    ):
+        return Plan(
+            Action.RECREATE,
+            "SpotFallback",
+            f"ECI had no spot stock for group {group_id} (ScheduleFailed): replacing it with an on-demand "
+            "group (spec.spot.fallbackToOnDemand)",
         )
 
     changed = tuple(mapping.changed_immutable_fields(known.applied or {}, desired.immutable))

@@ -3,7 +3,9 @@
 It answers the seven actions an ECI client needs (CreateContainerGroup, DescribeContainerGroups,
 DescribeContainerGroupStatus, DescribeContainerGroupEvents, UpdateContainerGroup, RestartContainerGroup,
 DeleteContainerGroup) over HTTP exactly as aliyun-python-sdk-core sends them, and refuses what the real
-service would refuse, and more: unknown parameter names, index gaps, wrong types, bad signatures.
+service would refuse, and more: unknown parameter names, index gaps, wrong types, bad signatures. Signature
+v1.0 (aliyun-python-sdk-core) and v3 (ACS3-HMAC-SHA256, the tea SDKs) are both accepted. The same port
+answers STS (2015-04-01: AssumeRole, AssumeRoleWithOIDC) with keys that expire on the emulator's clock.
 
 In-process::
 
@@ -19,7 +21,7 @@ As a process: ``eci-emulator --port 8085 --access-key AKID:SECRET`` (prints its 
 through the admin HTTP API under ``/_emulator/`` (`eci_emulator.admin.AdminClient`). In pytest: the
 ``eci_emulator`` fixture of `eci_emulator.pytest_plugin`.
 
-Modules: signature (authentication), validation (parameter names and types), model (group specs),
+Modules: signature (authentication), sts (roles, OIDC providers, issued keys), validation (parameter names and types), model (group specs),
 volumes and container_settings (volumes, mounts, probes, hooks, security context: checks and views),
 registries (which image pulls succeed), lifecycle (states computed from timestamps), render (response
 shapes), backend (the actions), ratelimit, faults, request_log, server (HTTP), admin_api / admin (the admin

@@ -568,6 +568,56 @@ def test_applied_fields_of_an_adopted_group_come_from_what_eci_reports() -> None
     }
 
 
+@pytest.mark.parametrize(
+    ("spec_fields", "group", "expected"),
+    [
+        ({"ramRoleName": "b"}, {"RamRoleName": "a"}, {"ramRoleName": "a"}),
+        ({"ramRoleName": "b"}, {"RamRoleName": "b"}, {"ramRoleName": "b"}),
+        (
+            {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.0.0.2"]}},
+            {"DnsPolicy": "Default"},
+            {"dnsPolicy": "Default"},
+        ),
+        ({"computeCategory": ["economy", "general"]}, {"ComputeCategory": "general"}, None),
+        ({"computeCategory": ["economy"]}, {"ComputeCategory": "general"}, {"computeCategory": "general"}),
+        ({"spot": {"strategy": "SpotAsPriceGo"}}, {"SpotStrategy": "SpotAsPriceGo"}, None),
+        (
+            {"spot": {"strategy": "SpotAsPriceGo"}},
+            {"SpotStrategy": "NoSpot"},
+            {"spot": '{"strategy":"NoSpot"}'},
+        ),
+        # An on-demand group is what the fallback makes: it agrees.
+        (
+            {"spot": {"strategy": "SpotAsPriceGo", "fallbackToOnDemand": True}},
+            {"SpotStrategy": "NoSpot"},
+            None,
+        ),
+        ({"spot": {"strategy": "SpotAsPriceGo"}}, {}, None),  # not reported: agreeing
+        (
+            {"hostAliases": [{"ip": "10.0.0.1", "hostnames": ["a", "b"]}]},
+            {"HostAliases": [{"Ip": "10.0.0.1", "Hostnames": ["a", "b"]}]},
+            None,
+        ),
+        (
+            {"hostAliases": [{"ip": "10.0.0.1", "hostnames": ["a"]}]},
+            {"HostAliases": [{"Ip": "10.0.0.2", "Hostnames": ["a"]}]},
+            {"hostAliases": '[{"hostnames":["a"],"ip":"10.0.0.2"}]'},
+        ),
+    ],
+)
+def test_an_adopted_groups_create_only_settings_are_compared(
+    spec_fields: dict[str, Any], group: dict[str, Any], expected: dict[str, str] | None
+) -> None:
+    """Settings DescribeContainerGroups reports are read from the answer, so a group made before a crash
+    from an older spec shows the difference (None: agrees with the spec)."""
+    from acr_eci_operator.mapping import applied_from_group, immutable_fields
+
+    raw = {"containers": [{"name": "c", "image": "nginx"}], **spec_fields}
+    immutable = immutable_fields(raw)
+    applied = applied_from_group(immutable, group, AcrContainerGroupSpec.from_dict(raw))
+    assert applied == (immutable if expected is None else {**immutable, **expected})
+
+
 # -- workloads: volumes, files, env sources, probes, lifecycle, security ----------------------------
 
 NETWORK_AND_TAGS = ("Tag.", "RegionId", "ClientToken", "SecurityGroupId", "VSwitchId", "AcrRegistryInfo.")

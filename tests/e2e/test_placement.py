@@ -63,6 +63,48 @@ def test_without_spot_stock_the_fallback_runs_an_on_demand_group(
     assert "SpotFallback" in {event.reason for event in cluster.events("web")}
 
 
+def spot_fallback_resource() -> dict[str, object]:
+    spot = {"strategy": "SpotAsPriceGo", "fallbackToOnDemand": True}
+    return acg("web", web(), acrRegistryInfos=ACR, spot=spot)
+
+
+def test_a_spot_group_eci_accepted_but_could_not_place_is_replaced_on_demand(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    # ECI accepts the spot create and only later reports it ScheduleFailed for want of stock.
+    eci_emulator.admin.set_fault("CreateContainerGroup", schedule_failure_rate=1.0, rate=0.0, times=1)
+    start_operator()
+    cluster.apply(spot_fallback_resource())
+    group_id = running(cluster)
+    status = cluster.status("web")
+    assert status["capacity"] == "OnDemand" and "nextCapacity" not in status
+    first, second = create_requests(eci_emulator)
+    uid = (cluster.get("web") or {})["metadata"]["uid"]
+    assert (first["SpotStrategy"], first["ClientToken"]) == ("SpotAsPriceGo", f"{uid}-0")
+    assert (second["SpotStrategy"], second["ClientToken"]) == ("NoSpot", f"{uid}-1-od")
+    assert (eci_emulator.admin.group_spec(group_id) or {})["SpotStrategy"] == "NoSpot"
+    (deleted,) = eci_emulator.admin.deletions()
+    assert deleted["ContainerGroupId"] != group_id
+    assert {"SpotFallback"} <= {event.reason for event in cluster.events("web")}
+
+
+def test_a_restart_while_the_unplaced_spot_group_is_deleted_still_creates_on_demand(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    eci_emulator.admin.set_fault("CreateContainerGroup", schedule_failure_rate=1.0, rate=0.0, times=1)
+    eci_emulator.admin.set_fault("DeleteContainerGroup", latency_seconds=30.0, rate=0.0, times=1)
+    operator = start_operator()
+    cluster.apply(spot_fallback_resource())
+    # Written before the delete of the ScheduleFailed spot group is sent (which then hangs).
+    wait_for(lambda: cluster.status("web").get("nextCapacity") == "OnDemand", what="the fallback decided")
+    operator.kill()
+    start_operator()
+    running(cluster)
+    assert cluster.status("web")["capacity"] == "OnDemand"
+    spot_strategies = [params["SpotStrategy"] for params in create_requests(eci_emulator)]
+    assert spot_strategies == ["SpotAsPriceGo", "NoSpot"]
+
+
 def test_spot_without_fallback_waits_for_stock_and_names_the_reason(
     cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
 ) -> None:

@@ -17,6 +17,7 @@ def desired(
     restart_policy: str = "Always",
     update_strategy: str = "InPlace",
     active_deadline: bool = False,
+    spot_fallback: bool = False,
 ) -> Desired:
     return Desired(
         generation=generation,
@@ -25,6 +26,7 @@ def desired(
         restart_policy=restart_policy,
         update_strategy=update_strategy,
         active_deadline=active_deadline,
+        spot_fallback=spot_fallback,
     )
 
 
@@ -34,6 +36,7 @@ def known(
     last_phase: str | None = "Running",
     applied: dict[str, str] | None = None,
     group: str | None = GROUP,
+    capacity: str | None = None,
 ) -> Known:
     return Known(
         container_group_id=group,
@@ -41,11 +44,12 @@ def known(
         applied_hash=digest,
         observed_generation=observed_generation,
         last_phase=last_phase,
+        capacity=capacity,
     )
 
 
-def seen(phase: str | None) -> Observation:
-    return Observation(GROUP, phase)
+def seen(phase: str | None, no_stock: bool = False) -> Observation:
+    return Observation(GROUP, phase, no_stock=no_stock)
 
 
 # (id, desired, known, observation, expected action, expected reason)
@@ -227,6 +231,39 @@ ROWS = [
         seen("ScheduleFailed"),
         Action.RECREATE,
         "Recreating",
+    ),
+    # A spot group ECI accepted but could not place for want of stock.
+    (
+        "spot, schedule failed for stock, fallback on: recreate on demand",
+        desired(spot_fallback=True),
+        known(capacity="Spot"),
+        seen("ScheduleFailed", no_stock=True),
+        Action.RECREATE,
+        "SpotFallback",
+    ),
+    (
+        "spot, schedule failed for stock, no fallback: nothing",
+        desired(),
+        known(capacity="Spot"),
+        seen("ScheduleFailed", no_stock=True),
+        Action.NOTHING,
+        "Ended",
+    ),
+    (
+        "spot, schedule failed for another reason, fallback on: nothing",
+        desired(spot_fallback=True),
+        known(capacity="Spot"),
+        seen("ScheduleFailed"),
+        Action.NOTHING,
+        "Ended",
+    ),
+    (
+        "on-demand fallback group, schedule failed for stock: nothing (no second fallback)",
+        desired(spot_fallback=True),
+        known(capacity="OnDemand"),
+        seen("ScheduleFailed", no_stock=True),
+        Action.NOTHING,
+        "Ended",
     ),
     (
         "failed Always group, newer generation: recreate",
