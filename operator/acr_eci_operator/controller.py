@@ -496,6 +496,7 @@ class Controller:
         for entry in list(self.entries.values()):
             if not self.settings.watch_secrets and any(key[0] == "Secret" for key in entry.references):
                 entry.desired = None  # Secrets are not watched: read them again
+                entry.account = None
             self.kick(entry, "resync")
 
     def summary(self) -> dict[str, Any]:
