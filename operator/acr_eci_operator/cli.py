@@ -12,7 +12,13 @@ import sys
 
 import kopf
 
-from acr_eci_operator.credentials import CredentialsError, open_credentials, source_from_env
+from acr_eci_operator.credentials import (
+    ENV_STS_ENDPOINT,
+    CredentialsError,
+    open_credentials,
+    source_from_env,
+    sts_endpoint_from,
+)
 from acr_eci_operator.settings import Settings, SettingsError
 
 
@@ -31,6 +37,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     peering.add_argument("--peering", help="kopf peering object name: of several replicas, one acts")
     run.add_argument("--liveness", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument(
+        "--require-namespace-credentials",
+        action="store_true",
+        help="serve a resource only with its namespace's credentials Secret (acr-eci-credentials, or the one "
+        "its annotation eci.acr-operator.dev/credentials-from names), never with the operator's own",
+    )
     return parser
 
 
@@ -50,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.from_env(os.environ)
         source = source_from_env(os.environ)
-    except SettingsError as error:
+        sts_endpoint = sts_endpoint_from(ENV_STS_ENDPOINT, os.environ.get(ENV_STS_ENDPOINT))
+    except (SettingsError, ValueError) as error:
         print(f"acr-eci-operator: invalid setting: {error}", file=sys.stderr)
         return 2
     configure_logging(settings)
@@ -90,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         memo=kopf.Memo(
             settings=settings,
             credentials=credentials,
+            sts_endpoint=sts_endpoint,
+            require_namespace_credentials=args.require_namespace_credentials,
             identity=identity,
             priority=priority,
             peering_name=peering_name,

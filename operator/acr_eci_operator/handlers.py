@@ -11,9 +11,9 @@ from typing import Any
 
 import kopf
 
+from acr_eci_operator.accounts import Accounts
 from acr_eci_operator.controller import Controller
 from acr_eci_operator.credentials import Credentials
-from acr_eci_operator.eci import EciClient
 from acr_eci_operator.kube import GROUP, PLURAL, VERSION, Kube, load_api_client
 from acr_eci_operator.poller import Leadership, Poller
 from acr_eci_operator.settings import Settings
@@ -28,7 +28,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.peering.lifetime = config.peering_lifetime
     kube = Kube(load_api_client(), timeout=config.kube_timeout)
     credentials: Credentials = memo["credentials"]
-    eci = EciClient(config, credentials)
+    accounts = Accounts(
+        config,
+        credentials,
+        require_namespace_credentials=bool(memo.get("require_namespace_credentials")),
+        sts_endpoint=memo.get("sts_endpoint"),
+    )
     peering_name = memo.get("peering_name")
     leadership = Leadership(
         kube if peering_name else None,
@@ -37,8 +42,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         peering_name=peering_name,
         namespaces=memo.get("namespaces") or [None],
     )
-    controller = Controller(config, eci, kube, kube.post_event, active=leadership.active)
-    poller = Poller(controller, eci, config.poll_interval, leadership)
+    controller = Controller(config, accounts, kube, kube.post_event, active=leadership.active)
+    poller = Poller(controller, config.poll_interval, leadership)
     memo["controller"] = controller
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")

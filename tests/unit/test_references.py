@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from acr_eci_operator.accounts import CREDENTIALS_SECRET, Accounts
 from acr_eci_operator.controller import Controller, Entry, Resource
 from acr_eci_operator.credentials import credentials_from_env
-from acr_eci_operator.eci import EciClient
 from acr_eci_operator.settings import Settings
 
 ENV = {
@@ -43,6 +43,8 @@ class FakeKube:
         self.during_read: Any = None
 
     async def object_data(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
+        if (kind, name) == ("Secret", CREDENTIALS_SECRET):
+            return None  # no namespace credentials: the operator's own serve
         self.reads += 1
         answer = dict(self.data)
         if self.during_read is not None:
@@ -56,7 +58,8 @@ async def noop(*_: Any) -> None:
 
 
 def controller(kube: FakeKube) -> tuple[Controller, Entry]:
-    ctl = Controller(SETTINGS, EciClient(SETTINGS, credentials_from_env(ENV)), kube, noop, active=False)  # type: ignore[arg-type]
+    accounts = Accounts(SETTINGS, credentials_from_env(ENV))
+    ctl = Controller(SETTINGS, accounts, kube, noop, active=False)  # type: ignore[arg-type]
     entry = ctl.entries["uid-1"] = Entry(Resource.from_body(BODY))
     return ctl, entry
 
