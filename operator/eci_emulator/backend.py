@@ -56,6 +56,15 @@ UPDATABLE_STATUSES = frozenset({"Pending", "Running"})
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 
+def _updated_at(group: Group, view: GroupView, now: float, timings: Timings) -> float:
+    """When the group last changed, for SinceSecond. The reference says SinceSecond returns the instances
+    "updated within this time period" and does not say what an update is; the emulator's choice: a
+    change of status or of a container (a start, a restart), or a new event (ECI posts some, such as the
+    advance SpotToBeReleased warning, without any status change)."""
+    events = view_group(group, now, timings).events
+    return max([view.since, *(event.last for event in events if event.last <= now)])
+
+
 def new_request_id() -> str:
     return str(uuid.uuid4()).upper()
 
@@ -293,7 +302,10 @@ class Backend:
                     continue
                 if status is not None and view.status != status:
                     continue
-                if since_second is not None and view.since < now - since_second:
+                if (
+                    since_second is not None
+                    and _updated_at(group, view, now, self.timings) < now - since_second
+                ):
                     continue
                 if hide and group.hidden > 0:
                     hidden.append(group)

@@ -308,6 +308,19 @@ def test_describe_status_and_since_second(
     assert call(DescribeContainerGroupStatusRequest, SinceSecond=60)["Data"] == []
 
 
+def test_since_second_counts_a_new_event_as_an_update(
+    call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]
+) -> None:
+    """The reference says SinceSecond returns the instances "updated" in that time; a new event (here
+    the advance SpotToBeReleased warning, with no status change) is an update too."""
+    group_id = create(SpotStrategy="SpotAsPriceGo", SpotDuration="0")
+    eci_emulator.advance_clock(120)
+    assert call(DescribeContainerGroupStatusRequest, SinceSecond=60)["Data"] == []
+    eci_emulator.reclaim_spot(group_id, after_seconds=180)
+    (data,) = call(DescribeContainerGroupStatusRequest, SinceSecond=60)["Data"]
+    assert (data["ContainerGroupId"], data["Status"]) == (group_id, "Running")
+
+
 def test_describe_events(call: Call, eci_emulator: EmulatorFixture, create: Callable[..., str]) -> None:
     group_id = create()
     eci_emulator.advance_clock(1)
