@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from acr_eci_operator import metrics
 from acr_eci_operator.controller import Controller
 from acr_eci_operator.eci import EciClient
 from acr_eci_operator.kube import GROUP, PLURAL, VERSION, Kube, load_api_client
@@ -40,10 +41,18 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["controller"] = controller
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")
+    metrics.watch(controller, poller)
+    if config.metrics_address is not None:
+        host, port = config.metrics_address
+        memo["metrics_server"] = await metrics.serve(host, port)
+        logging.getLogger(__name__).info("serving metrics on http://%s:%d/metrics", host, port)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    metrics_server = memo.get("metrics_server")
+    if metrics_server is not None:
+        await metrics_server.cleanup()
     task: asyncio.Task[None] | None = memo.get("poller_task")
     if task is not None:
         task.cancel()
