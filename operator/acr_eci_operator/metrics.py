@@ -56,7 +56,7 @@ WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60
 CYCLE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 THROTTLING = re.compile(r"^(Throttling($|\.)|Rejected\.Throttling$)")
 """ECI's throttling answers (Throttling, Throttling.User, Throttling.Api, Rejected.Throttling)."""
-_TOKEN = re.compile(r"^[A-Za-z][A-Za-z0-9_.:-]{0,63}$")
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
 
 def label(value: object, fallback: str = "Other") -> str:
