@@ -26,6 +26,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: Settings = memo["settings"]
     settings.posting.level = logging.WARNING
     settings.peering.lifetime = config.peering_lifetime
+    if config.metrics_address is not None:
+        host, port = config.metrics_address
+        try:
+            memo["metrics_server"] = await metrics.serve(host, port)
+        except OSError as error:  # a port in use: say so and stop, rather than run unobserved
+            raise kopf.PermanentError(f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
+        logging.getLogger(__name__).info("serving metrics on http://%s:%d/metrics", host, port)
     kube = Kube(load_api_client(), timeout=config.kube_timeout)
     eci = EciClient(config)
     peering_name = memo.get("peering_name")
@@ -42,10 +49,6 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")
     metrics.watch(controller, poller)
-    if config.metrics_address is not None:
-        host, port = config.metrics_address
-        memo["metrics_server"] = await metrics.serve(host, port)
-        logging.getLogger(__name__).info("serving metrics on http://%s:%d/metrics", host, port)
 
 
 @kopf.on.cleanup()

@@ -4,6 +4,7 @@ Prometheus (Debian's, started and stopped by pid) that also evaluates the chart'
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -215,3 +216,12 @@ def test_metrics_endpoint_after_a_known_sequence(
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     for secret in (eci_emulator.access_key_secret, eci_emulator.access_key_id, cluster.namespace, '="web"'):
         assert secret not in text
+
+
+def test_a_busy_metrics_port_stops_the_operator_with_a_clear_message(start_operator: StartOperator) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(AssertionError, match=f"cannot serve metrics on 127.0.0.1:{port}"):
+            start_operator("--metrics-address", f"127.0.0.1:{port}")
