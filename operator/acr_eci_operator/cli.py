@@ -13,6 +13,13 @@ import sys
 
 import kopf
 
+from acr_eci_operator.credentials import (
+    ENV_STS_ENDPOINT,
+    CredentialsError,
+    open_credentials,
+    source_from_env,
+    sts_endpoint_from,
+)
 from acr_eci_operator.settings import Settings, SettingsError, parse_address
 
 
@@ -36,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_address,
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: ACR_ECI_METRICS_ADDRESS; unset: off)",
+    )
+    run.add_argument(
+        "--require-namespace-credentials",
+        action="store_true",
+        help="serve a resource only with its namespace's credentials Secret (acr-eci-credentials, or the one "
+        "its annotation eci.acr-operator.dev/credentials-from names), never with the operator's own",
     )
     return parser
 
@@ -62,12 +75,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ)
-    except SettingsError as error:
+        source = source_from_env(os.environ)
+        sts_endpoint = sts_endpoint_from(ENV_STS_ENDPOINT, os.environ.get(ENV_STS_ENDPOINT))
+    except (SettingsError, ValueError) as error:
         print(f"acr-eci-operator: invalid setting: {error}", file=sys.stderr)
         return 2
     if args.metrics_address is not None:
         settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
     configure_logging(settings)
+    try:
+        # AccessKey files are read now (a missing or malformed file stops the start); STS is first
+        # called when the first ECI call needs credentials.
+        credentials = open_credentials(source)
+    except CredentialsError as error:
+        print(f"acr-eci-operator: invalid credentials: {error.message}", file=sys.stderr)
+        return 2
     from acr_eci_operator import handlers  # (registers the handlers)
 
     if settings.watch_secrets:
@@ -80,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         settings.poll_interval,
         "all namespaces" if args.all_namespaces else ", ".join(args.namespace),
     )
+    logging.getLogger(__name__).info("credentials: %s", source.describe())
     # kopf pauses peered replicas of equal priority alike: a random priority lets exactly one (the
     # highest) act. The identity is ours so that the poller can read the same peering object.
     identity = f"{os.environ.get('POD_ID') or socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
@@ -95,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         priority=priority,
         memo=kopf.Memo(
             settings=settings,
+            credentials=credentials,
+            sts_endpoint=sts_endpoint,
+            require_namespace_credentials=args.require_namespace_credentials,
             identity=identity,
             priority=priority,
             peering_name=peering_name,

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acr_eci_operator import mapping, metrics, models, planner
+from acr_eci_operator.accounts import Account, Accounts, credentials_secret
 from acr_eci_operator.eci import EciClient, EciError
 from acr_eci_operator.errors import InvalidSpec, OperatorError
 from acr_eci_operator.kube import GROUP, KIND, VERSION, Kube
@@ -88,6 +89,7 @@ NO_GROUP: Mapping[str, None] = {
         "containers",
         "imageCache",
         "capacity",
+        "account",
     )
 }
 """The status fields that describe the current group, cleared (merge-patch null) when there is none."""
@@ -195,6 +197,7 @@ class Resource:
                 frozenset(status["appliedLists"]) if isinstance(status.get("appliedLists"), list) else None
             ),
             capacity=status.get("capacity"),
+            account=status.get("account"),
         )
 
 
@@ -234,6 +237,8 @@ class DesiredState:
     registries: list[dict[str, Any]]
     desired: Desired
     registry_access: dict[str, Any]
+    account: Account
+    """The account (credentials, defaults, ECI clients) that serves the resource."""
 
 
 @dataclass
@@ -255,7 +260,13 @@ class Entry:
     events_seeded: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     references: frozenset[ObjectKey] = frozenset()
-    """The Secrets and ConfigMaps the spec reads, as indexed in Controller.referrers."""
+    """The Secrets and ConfigMaps the resource reads (its spec's, and its credentials Secret), as indexed
+    in Controller.referrers."""
+    spec_references: frozenset[ObjectKey] = frozenset()
+    credentials_key: ObjectKey | None = None
+    """The credentials Secret the resource's account comes from (whether it exists or not)."""
+    account: Account | None = None
+    """The account resolved from that Secret, until it changes."""
     reference_changes: int = 0
     """Grows with every change of one of those objects: a desired state read across one is not kept."""
     task: asyncio.Task[None] | None = None
@@ -277,6 +288,8 @@ class Target:
     region_id: str
     container_group_id: str
     epoch: int
+    eci: EciClient | None = field(default=None, compare=False)
+    """The client of the resource's account in that region."""
 
 
 class ResourceGone(Exception):
@@ -289,22 +302,17 @@ class Controller:
     def __init__(
         self,
         settings: Settings,
-        eci: EciClient,
+        accounts: Accounts,
         kube: Kube,
         post_event: PostEvent,
         clock: Callable[[], float] = time.monotonic,
         active: bool = True,
     ) -> None:
         self.settings = settings
-        self.eci = eci
+        self.accounts = accounts
         self.kube = kube
         self.post_event = post_event
         self.clock = clock
-        self.defaults = mapping.Defaults(
-            region_id=settings.region_id,
-            security_group_id=settings.default_security_group_id,
-            v_switch_ids=settings.default_v_switch_ids,
-        )
         self.entries: dict[str, Entry] = {}
         self.referrers: dict[ObjectKey, set[str]] = {}
         """Who reads each Secret and ConfigMap: (kind, namespace, name) -> uids (see `_index`)."""
@@ -353,6 +361,8 @@ class Controller:
             entry = self.entries.get(uid)
             if entry is not None:
                 entry.desired = None
+                if key == entry.credentials_key:
+                    entry.account = None
                 entry.reference_changes += 1
                 entry.attempts = 0
                 self.kick(entry, f"{kind} {namespace}/{name} changed")
@@ -360,8 +370,15 @@ class Controller:
     def _index(self, entry: Entry, references: list[models.Reference]) -> None:
         """Record which objects the resource reads (before reading them: a change after the read is
         then always noticed)."""
-        uid, namespace = entry.resource.uid, entry.resource.namespace
-        keys = {(ref.kind, namespace, ref.name) for ref in references}
+        namespace = entry.resource.namespace
+        entry.spec_references = frozenset((ref.kind, namespace, ref.name) for ref in references)
+        self._reindex(entry)
+
+    def _reindex(self, entry: Entry) -> None:
+        uid = entry.resource.uid
+        keys = set(entry.spec_references)
+        if entry.credentials_key is not None:
+            keys.add(entry.credentials_key)
         for key in entry.references - keys:
             self._unindex(key, uid)
         for key in keys:
@@ -392,8 +409,10 @@ class Controller:
             group_id = entry.container_group_id
             if pending_only and self._observation(entry) is not None:
                 continue
-            if group_id and entry.epoch % 2 == 0:
-                targets.append(Target(uid, entry.region_id(self.settings.region_id), group_id, entry.epoch))
+            account = entry.account
+            if group_id and entry.epoch % 2 == 0 and account is not None:
+                region_id = entry.region_id(account.defaults.region_id)
+                targets.append(Target(uid, region_id, group_id, entry.epoch, account.client(region_id)))
         return targets
 
     def observed(self, target: Target, group: Mapping[str, Any] | None) -> None:
@@ -479,6 +498,7 @@ class Controller:
         for entry in list(self.entries.values()):
             if not self.settings.watch_secrets and any(key[0] == "Secret" for key in entry.references):
                 entry.desired = None  # Secrets are not watched: read them again
+                entry.account = None
             self.kick(entry, "resync")
 
     def summary(self) -> dict[str, Any]:
@@ -549,6 +569,7 @@ class Controller:
             if FINALIZER not in resource.finalizers and not await self._add_finalizer(entry):
                 self.forget(resource.uid)
                 return None
+            await self._account(entry)
             desired = await self._desired(entry)
             for _ in range(MAX_STEPS):
                 if entry.resource.deleting or entry.desired is not desired:
@@ -637,6 +658,24 @@ class Controller:
         entry.attempts = 0
         return None
 
+    async def _account(self, entry: Entry) -> Account:
+        """The account that serves the resource (see `accounts`), read from its credentials Secret and
+        kept until that Secret changes or the annotation names another one."""
+        resource = entry.resource
+        name, explicit = credentials_secret(resource.namespace, resource.annotations)
+        key: ObjectKey = ("Secret", resource.namespace, name)
+        if entry.account is not None and entry.credentials_key == key:
+            return entry.account
+        changes = entry.reference_changes
+        if entry.credentials_key != key:
+            entry.credentials_key = key
+            self._reindex(entry)  # before the read: a change after it is then always noticed
+        data = await self.kube.object_data("Secret", resource.namespace, name)
+        account = self.accounts.resolve(resource.namespace, name, explicit, data)
+        if entry.reference_changes == changes:
+            entry.account = account
+        return account
+
     async def _desired(self, entry: Entry) -> DesiredState:
         resource = entry.resource
         if entry.desired is not None and entry.desired.trigger == resource.trigger:
@@ -647,6 +686,7 @@ class Controller:
             models.annotation_registries(annotations)
         except models.SpecError as error:
             raise InvalidSpec(str(error)) from None
+        account = await self._account(entry)
         references = models.references(spec)
         changes = entry.reference_changes
         self._index(entry, references)
@@ -666,7 +706,7 @@ class Controller:
                 spec,
                 name=resource.name,
                 annotations=annotations,
-                defaults=self.defaults,
+                defaults=account.defaults,
                 objects=objects,
                 client_token="-",
                 owner_tags=owner_tags(resource),
@@ -694,8 +734,10 @@ class Controller:
                 removables=frozenset(mapping.present_removables(spec, annotations)),
                 active_deadline=spec.active_deadline_seconds is not None,
                 spot_fallback=spec.spot is not None and bool(spec.spot.fallback_to_on_demand),
+                account=account.identity,
             ),
             registry_access=_registry_access(spec, annotations, resource.generation),
+            account=account,
         )
         # An object that changed while it was being read is read again by the next reconcile (this one
         # goes on with what it read: the change's wake-up is pending).
@@ -773,7 +815,8 @@ class Controller:
             announce={"RegistryAccess": "Warning"},
         )
         # No group: its region is the spec's (a region left in status by a dropped group does not count).
-        region_id = str(desired.spec.region_id or self.settings.region_id)
+        region_id = str(desired.spec.region_id or desired.account.defaults.region_id)
+        eci = desired.account.client(region_id)
         if await self._adopt(entry, region_id, desired):
             return
         incarnation = int(resource.status.get("incarnation") or 0)
@@ -792,7 +835,7 @@ class Controller:
                 # With a fallback, no spot stock is answered at once by an on-demand group, not waited out.
                 give_up = frozenset({NO_STOCK}) if fallback else frozenset()
                 group_id = await self._mutate(
-                    entry, self.eci.create_container_group(region_id, params, give_up_on=give_up)
+                    entry, eci.create_container_group(region_id, params, give_up_on=give_up)
                 )
             except EciError as error:
                 if fallback and error.code == NO_STOCK:
@@ -804,7 +847,7 @@ class Controller:
                     return
         if group_id is None:
             try:
-                group_id = await self._create_on_demand(entry, region_id, params, incarnation)
+                group_id = await self._create_on_demand(entry, eci, region_id, params, incarnation)
             except EciError as on_demand_error:
                 if on_demand_error.code != "IdempotentParameterMismatch":
                     raise
@@ -831,6 +874,7 @@ class Controller:
                 "observedGeneration": generation,
                 "capacity": capacity,
                 "nextCapacity": None,
+                "account": desired.account.identity,
             },
             conditions=[created, scheduling],
         )
@@ -841,7 +885,7 @@ class Controller:
         self.poll_now.set()
 
     async def _create_on_demand(
-        self, entry: Entry, region_id: str, params: Mapping[str, str], incarnation: int
+        self, entry: Entry, eci: EciClient, region_id: str, params: Mapping[str, str], incarnation: int
     ) -> str:
         """ECI has no spot stock and the spec allows on-demand: the same group, on demand (its own token)."""
         resource = entry.resource
@@ -853,7 +897,7 @@ class Controller:
             "ECI has no spot stock: creating an on-demand group (spec.spot.fallbackToOnDemand)",
         )
         on_demand = {**mapping.on_demand(params), "ClientToken": f"{resource.uid}-{incarnation}-od"}
-        return str(await self._mutate(entry, self.eci.create_container_group(region_id, on_demand)))
+        return str(await self._mutate(entry, eci.create_container_group(region_id, on_demand)))
 
     async def _token_used_up(
         self, entry: Entry, region_id: str, desired: DesiredState, incarnation: int, error: EciError
@@ -871,7 +915,8 @@ class Controller:
     async def _adopt(self, entry: Entry, region_id: str, desired: DesiredState) -> bool:
         """Find a group made for this resource before a crash (by the uid tag); keep the newest only."""
         resource = entry.resource
-        groups = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+        eci = desired.account.client(region_id)
+        groups = await eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
         live = [g for g in groups if g.get("Status") not in ("Terminating", "Expired")]
         if not live:
             return False
@@ -884,7 +929,7 @@ class Controller:
                 extra["ContainerGroupId"],
                 keep["ContainerGroupId"],
             )
-            await self.eci.delete_container_group(region_id, str(extra["ContainerGroupId"]))
+            await eci.delete_container_group(region_id, str(extra["ContainerGroupId"]))
         group_id = str(keep["ContainerGroupId"])
         logger.info("%s: adopted group %s found by its uid tag", resource.key, group_id)
         self._forget_observation(entry)
@@ -904,6 +949,7 @@ class Controller:
                 "phase": keep.get("Status"),
                 "capacity": _capacity(desired.spec, keep.get("SpotStrategy")),
                 "nextCapacity": None,
+                "account": desired.account.identity,
             },
         )
         return True
@@ -911,13 +957,13 @@ class Controller:
     async def _update(self, entry: Entry, desired: DesiredState) -> None:
         resource = entry.resource
         group_id = str(entry.container_group_id)
-        region_id = entry.region_id(self.settings.region_id)
+        region_id = entry.region_id(desired.account.defaults.region_id)
         count = int(resource.status.get("updateCount") or 0)
         params = mapping.update_parameters(
             desired.spec,
             container_group_id=group_id,
             annotations=desired.annotations,
-            defaults=self.defaults,
+            defaults=desired.account.defaults,
             objects=desired.objects,
             client_token=update_token(resource.uid, count, group_id, desired.desired.digest),
             owner_tags=owner_tags(resource),
@@ -926,7 +972,7 @@ class Controller:
         logger.info(
             "%s: updating group %s to generation %d", resource.key, group_id, desired.desired.generation
         )
-        await self._mutate(entry, self.eci.update_container_group(region_id, params))
+        await self._mutate(entry, desired.account.client(region_id).update_container_group(region_id, params))
         generation = desired.desired.generation
         await self._commit(
             entry,
@@ -960,7 +1006,7 @@ class Controller:
         """Delete the group (if it still exists) and clear status for a new incarnation."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
-        region_id = entry.region_id(self.settings.region_id)
+        region_id = entry.region_id(desired.account.defaults.region_id)
         # Decided now, from the observation the plan was made from (later awaits may replace it).
         gone = entry.observation is not None and entry.observation.phase is None
         lost = result.reason == "ContainerGroupLost"
@@ -980,7 +1026,9 @@ class Controller:
             conditions=[condition("Synced", False, result.reason, message, resource.generation)],
         )
         if not gone:
-            await self._mutate(entry, self.eci.delete_container_group(region_id, group_id))
+            await self._mutate(
+                entry, desired.account.client(region_id).delete_container_group(region_id, group_id)
+            )
         entry.seen_events.clear()
         self._forget_observation(entry)
         await self._commit(
@@ -1026,6 +1074,11 @@ class Controller:
         )
         if result.reason == "UpToDate":
             fields["observedGeneration"] = desired.desired.generation
+        observed = entry.observation is not None and entry.observation.phase is not None
+        if observed and resource.status.get("account") != desired.account.identity:
+            # The group is seen with these credentials (a rotated key of the same account, or a status
+            # of an older release): they are the group's account now.
+            fields["account"] = desired.account.identity
         if not keep or result.reason == "Finished":
             conditions.append(
                 condition("Synced", True, result.reason, result.message, desired.desired.generation)
@@ -1052,29 +1105,31 @@ class Controller:
         if FINALIZER not in resource.finalizers:
             self.forget(resource.uid)
             return None
-        region_id = entry.region_id(self.settings.region_id)
         orphan = resource.spec.get("deletionPolicy") == "Orphan"
         try:
-            found = await self.eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
-        except EciError as error:
+            account = await self._account(entry)
+            region_id = entry.region_id(account.defaults.region_id)
+            eci = account.client(region_id)
+            found = await eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+        except OperatorError as error:
             if not orphan:
                 raise
             # Orphan is the way out of a delete ECI refuses (bad credentials, say): let the resource go.
             logger.warning(
-                "%s: groups not looked up (%s); orphaning without tagging", resource.key, error.code
+                "%s: groups not looked up (%s); orphaning without tagging", resource.key, error.reason
             )
             found = []
             await self.post_event(
                 resource.reference,
                 "Warning",
                 "Orphaned",
-                f"left the resource's groups at ECI untagged: {error.code}",
+                f"left the resource's groups at ECI untagged: {error.reason}",
             )
         group_ids = [str(g["ContainerGroupId"]) for g in found if g.get("Status") != "Terminating"]
         recorded = entry.container_group_id
         if found and recorded and not any(str(g["ContainerGroupId"]) == recorded for g in found):
             # Status names a group the tag search did not return: touch it only if it is ours.
-            described = await self.eci.describe_container_groups(region_id, [recorded])
+            described = await eci.describe_container_groups(region_id, [recorded])
             for group in described:
                 tags = {t.get("Key"): t.get("Value") for t in group.get("Tags") or []}
                 if tags.get(TAG_UID) == resource.uid:
@@ -1088,10 +1143,10 @@ class Controller:
                     )
         if orphan:
             for group_id in group_ids:
-                await self._orphan(entry, region_id, group_id)
+                await self._orphan(entry, eci, region_id, group_id)
         else:
             for group_id in group_ids:
-                existed = await self._mutate(entry, self.eci.delete_container_group(region_id, group_id))
+                existed = await self._mutate(entry, eci.delete_container_group(region_id, group_id))
                 logger.info(
                     "%s: deleted group %s%s", resource.key, group_id, "" if existed else " (already gone)"
                 )
@@ -1102,7 +1157,7 @@ class Controller:
         self.forget(resource.uid)
         return None
 
-    async def _orphan(self, entry: Entry, region_id: str, group_id: str) -> None:
+    async def _orphan(self, entry: Entry, eci: EciClient, region_id: str, group_id: str) -> None:
         resource = entry.resource
         params = {
             "ContainerGroupId": group_id,
@@ -1111,7 +1166,7 @@ class Controller:
             "Tag.1.Value": f"{ORPHANED_PREFIX}{resource.uid}",
         }
         try:
-            await self._mutate(entry, self.eci.update_container_group(region_id, params))
+            await self._mutate(entry, eci.update_container_group(region_id, params))
         except EciError as error:
             logger.warning("%s: could not tag orphaned group %s: %s", resource.key, group_id, error.code)
         logger.info("%s: orphaned group %s (deletionPolicy Orphan)", resource.key, group_id)

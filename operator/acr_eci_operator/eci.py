@@ -1,7 +1,8 @@
 """The ECI client: the only module that touches the Alibaba Cloud SDK.
 
-It signs and sends requests (in a worker thread: the SDK is synchronous), points them at ECI_ENDPOINT
-when set, applies time-outs, shares one token bucket per kind of call across the whole operator,
+It signs and sends requests with the current values of a `Credentials` object (in a worker thread: the
+SDK is synchronous), refreshes them once when ECI refuses them, points requests at ECI_ENDPOINT when
+set, applies time-outs, shares one token bucket per kind of call across the whole operator,
 retries retryable errors with exponential backoff and full jitter, and turns every failure into one
 `EciError` that says whether it is retryable. No message it produces contains a credential.
 """
@@ -14,15 +15,16 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
-from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 
 from acr_eci_operator import metrics
+from acr_eci_operator.credentials import Credentials, CredentialValues
 from acr_eci_operator.errors import OperatorError
 from acr_eci_operator.settings import RateLimit, Settings
 
@@ -71,6 +73,11 @@ RETRYABLE_CODES = frozenset(
 LATER_CODES = frozenset({"IncorrectStatus", "OperationConflict"})
 """The group is moving between phases: the call may succeed once it settles. Retried by the reconciler
 (after the next observation), not inside the call."""
+CREDENTIALS_REFUSALS = ("InvalidSecurityToken.", "InvalidAccessKeyId.")
+"""Codes that say the signing credentials were refused (InvalidSecurityToken.Expired, .Malformed,
+.MismatchWithAccessKey; InvalidAccessKeyId.NotFound, .Inactive): `call` refreshes them and retries once."""
+STS_CALL_ALLOWANCE = 20.0
+"""Time an ECI call may spend getting fresh STS credentials first (the STS connect and read time-outs)."""
 NOT_FOUND_CODES = frozenset(
     {"InvalidParameter.NotFound", "InvalidContainerGroupId.NotFound", "ContainerGroup.NotFound"}
 )
@@ -96,6 +103,8 @@ class EciError(OperatorError):
         self.detail = message
         self.http_status = http_status
         self.request_id = request_id
+        self.credentials: CredentialValues | None = None
+        """The credentials the request was signed with (never shown)."""
 
     @property
     def transient(self) -> bool:
@@ -106,6 +115,12 @@ class EciError(OperatorError):
         # Only the group's own not-found codes: InvalidAccessKeyId.NotFound or InvalidRegionId.NotFound
         # say nothing about the group.
         return self.code in NOT_FOUND_CODES
+
+
+def is_credentials_refusal(code: str) -> bool:
+    """ECI refused the credentials themselves (expired or unknown STS token, unknown or disabled key):
+    newer ones may work."""
+    return code.startswith(CREDENTIALS_REFUSALS)
 
 
 def is_retryable(code: str, http_status: int | None) -> bool:
@@ -187,36 +202,44 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 class EciClient:
     """Async facade over the SDK: `call` plus one method per action the operator uses."""
 
-    def __init__(self, settings: Settings, max_attempts: int = 6, backoff_cap: float = 30.0) -> None:
+    def __init__(
+        self, settings: Settings, credentials: Credentials, max_attempts: int = 6, backoff_cap: float = 30.0
+    ) -> None:
         self.settings = settings
+        self.credentials = credentials
         self.max_attempts = max_attempts
         # In-call retries never wait longer than work retries do (ACR_ECI_RETRY_CAP_SECONDS).
         self.backoff_cap = min(backoff_cap, settings.retry_cap)
-        # The SDK's own time-outs bound each HTTP exchange; this bounds the whole call, whatever hangs.
-        self.call_timeout = settings.connect_timeout + settings.read_timeout + 5.0
+        # The SDK's own time-outs bound each HTTP exchange; this bounds the whole call, whatever hangs
+        # (an STS call for fresh credentials included).
+        self.call_timeout = settings.connect_timeout + settings.read_timeout + 5.0 + STS_CALL_ALLOWANCE
         self.mutate_bucket = TokenBucket(settings.mutate_limit)
         self.describe_bucket = TokenBucket(settings.describe_limit)
-        self._clients: dict[str, AcsClient] = {}
+        self._clients: dict[str, tuple[tuple[str, str], AcsClient]] = {}
+        self._clients_lock = threading.Lock()
 
-    def _client(self, region_id: str) -> AcsClient:
-        client = self._clients.get(region_id)
-        if client is None:
-            credential: AccessKeyCredential | StsTokenCredential
-            if self.settings.security_token:
-                credential = StsTokenCredential(
-                    self.settings.access_key_id, self.settings.access_key_secret, self.settings.security_token
-                )
-            else:
-                credential = AccessKeyCredential(self.settings.access_key_id, self.settings.access_key_secret)
+    def _client(self, region_id: str, values: CredentialValues) -> AcsClient:
+        """The SDK client of a region, signing with these values' AccessKey pair.
+
+        The SDK fixes its signer when a client is built, so a client is kept per region and key pair and
+        built again when the pair changes (new STS credentials, rotated files). The pair is given as
+        `ak`/`secret`, which the SDK ranks above any ALIYUN_ACCESS_KEY_* variable in the environment; an STS
+        token goes on each request (`_send`), exactly as the SDK's own STS signer would put it."""
+        pair = (values.access_key_id, values.access_key_secret)
+        with self._clients_lock:
+            held = self._clients.get(region_id)
+            if held is not None and held[0] == pair:
+                return held[1]
             client = AcsClient(
+                ak=values.access_key_id,
+                secret=values.access_key_secret,
                 region_id=region_id,
-                credential=credential,
                 auto_retry=False,
                 connect_timeout=self.settings.connect_timeout,
                 timeout=self.settings.read_timeout,
             )
-            self._clients[region_id] = client
-        return client
+            self._clients[region_id] = (pair, client)
+            return client
 
     def _secrets(self, params: Mapping[str, str]) -> list[str]:
         # Passwords, config file contents and every environment value (some come from Secrets; an error
@@ -227,12 +250,22 @@ class EciClient:
             if name.endswith(("Password", ".Content"))  # config files may come from Secrets
             or (".EnvironmentVar." in name and name.endswith(".Value"))
         ]
-        values.append(self.settings.access_key_secret)
-        if self.settings.security_token:
-            values.append(self.settings.security_token)
+        values.extend(self.credentials.secrets())
         return values
 
     def _send(self, action: str, region_id: str, params: Mapping[str, str]) -> dict[str, Any]:
+        """One request, signed with the credentials' current values (an STS fetch first, when due). An
+        error carries the values it was sent with (`EciError.credentials`), for `call` to refresh them."""
+        values = self.credentials.current()
+        try:
+            return self._send_with(action, region_id, params, values)
+        except EciError as error:
+            error.credentials = values
+            raise
+
+    def _send_with(
+        self, action: str, region_id: str, params: Mapping[str, str], values: CredentialValues
+    ) -> dict[str, Any]:
         module = importlib.import_module(f"aliyunsdkeci.request.v20180808.{action}Request")
         request = getattr(module, f"{action}Request")()
         request.set_accept_format("json")
@@ -242,11 +275,13 @@ class EciClient:
             request.set_protocol_type(self.settings.endpoint_protocol)
         # Parameters go in the signed form body, so no password ever appears in a URL.
         request.add_query_param("RegionId", region_id)
+        if values.security_token:
+            request.add_query_param("SecurityToken", values.security_token)
         for name, value in params.items():
             if name != "RegionId":
                 request.add_body_params(name, value)
         try:
-            body = self._client(region_id).do_action_with_exception(request)
+            body = self._client(region_id, values).do_action_with_exception(request)
         except ServerException as error:
             raise EciError(
                 action,
@@ -280,6 +315,7 @@ class EciClient:
         in `give_up_on`, which the caller answers itself)."""
         bucket = self.mutate_bucket if action in MUTATING_ACTIONS else self.describe_bucket
         attempt = 0
+        refreshed = False
         while True:
             with metrics.rate_limit_wait("mutate" if action in MUTATING_ACTIONS else "describe"):
                 await bucket.acquire()
@@ -292,6 +328,19 @@ class EciClient:
                 error = EciError(action, "SDK.Timeout", f"no answer within {self.call_timeout:g}s")
             except EciError as raised:
                 error = raised
+            if is_credentials_refusal(error.code) and not refreshed and error.credentials is not None:
+                # Expired or rotated credentials: one refresh, and one retry if it gave newer ones.
+                refreshed = True
+                fresh = await asyncio.to_thread(self.credentials.refresh, error.credentials)
+                if fresh != error.credentials:
+                    logger.info(
+                        "%s refused the credentials (%s, key %s); retrying once with refreshed ones (key %s)",
+                        action,
+                        error.code,
+                        error.credentials.access_key_id,
+                        fresh.access_key_id,
+                    )
+                    continue
             attempt += 1
             if not (retry and error.transient and attempt < self.max_attempts) or error.code in give_up_on:
                 raise error

@@ -12,8 +12,9 @@ from typing import Any
 import kopf
 
 from acr_eci_operator import metrics
+from acr_eci_operator.accounts import Accounts
 from acr_eci_operator.controller import Controller
-from acr_eci_operator.eci import EciClient
+from acr_eci_operator.credentials import Credentials
 from acr_eci_operator.kube import GROUP, PLURAL, VERSION, Kube, load_api_client
 from acr_eci_operator.poller import Leadership, Poller
 from acr_eci_operator.settings import Settings
@@ -34,7 +35,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             raise kopf.PermanentError(f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
         logging.getLogger(__name__).info("serving metrics on http://%s:%d/metrics", host, port)
     kube = Kube(load_api_client(), timeout=config.kube_timeout)
-    eci = EciClient(config)
+    credentials: Credentials = memo["credentials"]
+    accounts = Accounts(
+        config,
+        credentials,
+        require_namespace_credentials=bool(memo.get("require_namespace_credentials")),
+        sts_endpoint=memo.get("sts_endpoint"),
+    )
     peering_name = memo.get("peering_name")
     leadership = Leadership(
         kube if peering_name else None,
@@ -43,8 +50,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         peering_name=peering_name,
         namespaces=memo.get("namespaces") or [None],
     )
-    controller = Controller(config, eci, kube, kube.post_event, active=leadership.active)
-    poller = Poller(controller, eci, config.poll_interval, leadership)
+    controller = Controller(config, accounts, kube, kube.post_event, active=leadership.active)
+    poller = Poller(controller, config.poll_interval, leadership)
     memo["controller"] = controller
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")
@@ -89,12 +96,21 @@ async def referenced(event: kopf.RawEvent, resource: kopf.Resource, memo: kopf.M
 @kopf.on.probe(id="poller")
 async def poller_alive(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
     """Fails (kopf's /healthz answers 500) when no poll cycle completed for 3 intervals; otherwise
-    says what the replica holds (resources in memory, workers running, whether it is active)."""
+    says what the replica holds (resources in memory, workers running, whether it is active) and its
+    credentials (kind, identity, how often they were refreshed)."""
     poller: Poller = memo["poller"]
     if not poller.alive():
         raise kopf.PermanentError("no poll cycle completed for 3 poll intervals")
     controller: Controller = memo["controller"]
-    return controller.summary()
+    credentials: Credentials = memo["credentials"]
+    return {
+        **controller.summary(),
+        "credentials": {
+            "kind": credentials.kind,
+            "identity": credentials.identity,
+            "refreshes": credentials.refreshes,
+        },
+    }
 
 
 def watch_secrets() -> None:

@@ -381,8 +381,9 @@ def kube_error(operation: str, status: object) -> None:
 
 
 def credential_refreshed(source: str) -> None:
-    """Credentials were obtained afresh from `source` (a kind of source, never a value)."""
-    _current.credential_refreshes.labels(label(source)).inc()
+    """Credentials were obtained afresh from `source`, a kind of source (never a value): "RRSA
+    (AssumeRoleWithOIDC)" is counted as RRSA_AssumeRoleWithOIDC."""
+    _current.credential_refreshes.labels(label(re.sub(r"[^A-Za-z0-9]+", "_", source).strip("_"))).inc()
 
 
 # -- the endpoint --------------------------------------------------------------------------------------

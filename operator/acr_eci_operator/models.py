@@ -1922,6 +1922,13 @@ class AcrContainerGroupStatus:
             "on-demand group because ECI had no spot stock). Absent when spec.spot is not set."
         ),
     )
+    account: str | None = field(
+        default=None,
+        metadata=doc(
+            "The AccessKey id or RAM role ARN whose credentials created (or last saw) the group: the "
+            "operator's own, or those of the namespace's credentials Secret. Never a secret."
+        ),
+    )
     next_capacity: Literal["OnDemand"] | None = field(
         default=None,
         metadata=doc(

@@ -77,6 +77,8 @@ class Desired:
     spot_fallback: bool = False
     """spec.spot.fallbackToOnDemand: a spot group ECI could not place for want of stock is replaced by an
     on-demand one."""
+    account: str | None = None
+    """The identity (AccessKey id or role ARN) of the credentials that serve the resource now."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ class Known:
     """Which of those fields the group was given (None: unknown, as for a status of an older release)."""
     capacity: str | None = None
     """What the group runs on (status.capacity): Spot, OnDemand, or None without spec.spot."""
+    account: str | None = None
+    """The identity whose credentials created (or last saw) the group (status.account)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,16 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
     if phase is None:
         if known.last_phase in finished and not spec_changed_since_sent:
             return Plan(Action.NOTHING, "Finished", f"group {group_id} finished ({known.last_phase})")
+        if known.account and desired.account and known.account != desired.account:
+            # Another account cannot see the group: re-creating would make a second one.
+            return Plan(
+                Action.REFUSE,
+                "AccountChanged",
+                f"container group {group_id} was created with {known.account}; the credentials in use now "
+                f"({desired.account}) do not find it. Put the credentials of {known.account} back (the group is "
+                f"then found again), or delete this resource and create it again to start over under "
+                f"{desired.account} (the group in the other account is left as it is)",
+            )
         if known.last_phase in finished:
             return Plan(
                 Action.RECREATE,

@@ -93,13 +93,11 @@ class Poller:
     def __init__(
         self,
         controller: Controller,
-        eci: EciClient,
         interval: float,
         leadership: Leadership,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.controller = controller
-        self.eci = eci
         self.interval = interval
         self.leadership = leadership
         self.clock = clock
@@ -141,31 +139,32 @@ class Poller:
             self.controller.poll_now.clear()
 
     async def poll_once(self, pending_only: bool = False) -> None:
-        """Ask about every known group (or only those with no observation yet)."""
-        by_region: dict[str, list[Target]] = defaultdict(list)
+        """Ask about every known group (or only those with no observation yet), by account and region."""
+        by_client: dict[tuple[EciClient, str], list[Target]] = defaultdict(list)
         for target in self.controller.targets(pending_only=pending_only):
-            by_region[target.region_id].append(target)
+            if target.eci is not None:
+                by_client[(target.eci, target.region_id)].append(target)
         in_flight = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
         batches = [
-            (region_id, targets[start : start + DESCRIBE_BATCH])
-            for region_id, targets in by_region.items()
+            (eci, region_id, targets[start : start + DESCRIBE_BATCH])
+            for (eci, region_id), targets in by_client.items()
             for start in range(0, len(targets), DESCRIBE_BATCH)
         ]
 
-        async def poll(region_id: str, batch: list[Target]) -> None:
+        async def poll(eci: EciClient, region_id: str, batch: list[Target]) -> None:
             async with in_flight:
-                await self._poll_batch(region_id, batch)
+                await self._poll_batch(eci, region_id, batch)
 
-        await asyncio.gather(*(poll(region_id, batch) for region_id, batch in batches))
+        await asyncio.gather(*(poll(eci, region_id, batch) for eci, region_id, batch in batches))
 
-    async def _poll_batch(self, region_id: str, batch: list[Target]) -> None:
+    async def _poll_batch(self, eci: EciClient, region_id: str, batch: list[Target]) -> None:
         ids = [target.container_group_id for target in batch]
         try:
-            found = await self._describe(region_id, ids)
+            found = await self._describe(eci, region_id, ids)
             missing = [group_id for group_id in ids if group_id not in found]
             if missing:
                 # One answer that leaves a group out is not proof that it is gone: ask again by id.
-                found.update(await self._describe(region_id, missing))
+                found.update(await self._describe(eci, region_id, missing))
         except OperatorError as error:
             logger.warning("polling %d groups in %s failed: %s", len(ids), region_id, error)
             for target in batch:
@@ -174,7 +173,7 @@ class Poller:
         for target in batch:
             self.controller.observed(target, found.get(target.container_group_id))
 
-    async def _describe(self, region_id: str, ids: list[str]) -> dict[str, Mapping[str, Any]]:
+    async def _describe(self, eci: EciClient, region_id: str, ids: list[str]) -> dict[str, Mapping[str, Any]]:
         # No retries inside the call: a batch that fails is asked again next interval.
-        groups = await self.eci.describe_container_groups(region_id, ids, retry=False)
+        groups = await eci.describe_container_groups(region_id, ids, retry=False)
         return {str(group.get("ContainerGroupId")): group for group in groups}

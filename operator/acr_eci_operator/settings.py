@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 REGION_PATTERN = re.compile(r"^[a-z]{2,}-[a-z0-9-]+$")
@@ -24,14 +24,8 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything the operator reads from its environment."""
+    """Everything the operator reads from its environment but its credentials (`credentials.py`)."""
 
-    access_key_id: str
-    """ALIBABA_CLOUD_ACCESS_KEY_ID."""
-    access_key_secret: str = field(repr=False)
-    """ALIBABA_CLOUD_ACCESS_KEY_SECRET; never logged (repr is off)."""
-    security_token: str | None = field(default=None, repr=False)
-    """ALIBABA_CLOUD_SECURITY_TOKEN, for STS credentials."""
     region_id: str = "cn-hangzhou"
     """ALIBABA_CLOUD_REGION_ID: the region of resources that don't name one."""
     endpoint: str | None = None
@@ -76,9 +70,6 @@ class Settings:
         reader = _Reader(env)
         endpoint, protocol = reader.endpoint("ECI_ENDPOINT")
         return cls(
-            access_key_id=reader.required("ALIBABA_CLOUD_ACCESS_KEY_ID"),
-            access_key_secret=reader.required("ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
-            security_token=reader.optional("ALIBABA_CLOUD_SECURITY_TOKEN"),
             region_id=reader.pattern("ALIBABA_CLOUD_REGION_ID", REGION_PATTERN, required=True) or "",
             endpoint=endpoint,
             endpoint_protocol=protocol,
@@ -180,7 +171,12 @@ class _Reader:
         raw = self.optional(name)
         if raw is None:
             return None, "https"
-        parts = urlsplit(raw if "://" in raw else f"https://{raw}")
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-            raise SettingsError(f"{name}={raw!r} must be host[:port] or http(s)://host[:port]")
-        return parts.netloc, parts.scheme
+        return parse_endpoint(name, raw)
+
+
+def parse_endpoint(name: str, raw: str) -> tuple[str, str]:
+    """`host[:port]` or `http(s)://host[:port]` as (host[:port], scheme); https when no scheme is given."""
+    parts = urlsplit(raw if "://" in raw else f"https://{raw}")
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise SettingsError(f"{name}={raw!r} must be host[:port] or http(s)://host[:port]")
+    return parts.netloc, parts.scheme

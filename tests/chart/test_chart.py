@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import subprocess
 from collections.abc import Callable
@@ -12,16 +11,22 @@ from typing import Any
 import pytest
 import yaml
 
+from acr_eci_operator.credentials import (
+    KIND_ACCESS_KEY_FILES,
+    KIND_OIDC_ROLE,
+    KIND_RAM_ROLE,
+    CredentialValues,
+    credentials_from_env,
+    source_from_env,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = REPO_ROOT / "charts" / "acr-eci-operator"
 CRD_FILE = "acrcontainergroups.eci.acr-operator.dev.yaml"
 RELEASE_NAMESPACE = "acr-eci-system"  # as the template fixture renders it
 FULLNAME = "rel-acr-eci-operator"
-CREDENTIAL_ENV = {
-    "ALIBABA_CLOUD_ACCESS_KEY_ID",
-    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    "ALIBABA_CLOUD_SECURITY_TOKEN",
-}
+CREDENTIAL_ENV = {"ACR_ECI_CREDENTIALS_DIR"}
+"""By default the credentials are the Secret's keys as files, in the directory this variable names."""
 SETTING_ENV = {
     "ALIBABA_CLOUD_REGION_ID",
     "ECI_ENDPOINT",
@@ -199,72 +204,164 @@ def test_defaults_match_the_operator_defaults_and_leave_optional_settings_out(te
     }
 
 
+def volume(manifest: Manifest, name: str) -> dict[str, Any]:
+    volumes = only(manifest, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    (found,) = [entry for entry in volumes if entry["name"] == name]
+    return found  # type: ignore[no-any-return]
+
+
+def mounts_of(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    return {mount["name"]: mount for mount in operator_container(manifest)["volumeMounts"]}
+
+
+def project(manifest: Manifest, secrets: dict[str, dict[str, str]], root: Path) -> dict[str, str]:
+    """Do what the kubelet does with the credentials volume (a projected volume of Secret sources, an
+    optional one's missing keys skipped) into `root`; return the operator's environment with the
+    directory variable pointing there."""
+    mount = mounts_of(manifest)["credentials"]
+    for source in volume(manifest, "credentials")["projected"]["sources"]:
+        data = secrets.get(source["secret"]["name"])
+        optional = source["secret"].get("optional", False)
+        assert data is not None or optional, (
+            f"Secret {source['secret']['name']} is missing: the pod would not start"
+        )
+        for item in source["secret"]["items"]:
+            if item["key"] not in (data or {}):
+                assert optional, f"key {item['key']} is missing: the pod would not start"
+                continue
+            (root / item["path"]).write_text((data or {})[item["key"]])
+    env = {name: entry["value"] for name, entry in env_of(manifest).items() if "value" in entry}
+    assert env["ACR_ECI_CREDENTIALS_DIR"] == mount["mountPath"] and mount["readOnly"] is True
+    return {**env, "ACR_ECI_CREDENTIALS_DIR": str(root)}
+
+
 @pytest.mark.parametrize(
     "values",
     [{}, {"credentials": {"accessKeyId": "LTAI5tExampleKeyId", "accessKeySecret": "example-secret-value"}}],
     ids=["existing-secret", "inline-credentials"],
 )
-def test_credentials_come_only_from_secret_key_refs(template: Template, values: dict[str, Any]) -> None:
-    env = env_of(template(values))
-    for name in CREDENTIAL_ENV:
-        assert "value" not in env[name], f"{name} must not be a plain value"
-        ref = env[name]["valueFrom"]["secretKeyRef"]
-        assert ref["name"] == f"{FULLNAME}-credentials"
-    assert env["ALIBABA_CLOUD_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"]["key"] == "accessKeyId"
-    assert env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]["valueFrom"]["secretKeyRef"]["key"] == "accessKeySecret"
-    token_ref = env["ALIBABA_CLOUD_SECURITY_TOKEN"]["valueFrom"]["secretKeyRef"]
-    assert token_ref == {"name": f"{FULLNAME}-credentials", "key": "securityToken", "optional": True}
-    assert "ALIBABA_CLOUD_SECURITY_TOKEN" not in {e["name"] for e in env.values() if "value" in e}
+def test_credentials_are_the_secret_mounted_as_files_never_env(
+    template: Template, values: dict[str, Any], tmp_path: Path
+) -> None:
+    manifest = template(values)
+    env = env_of(manifest)
+    assert not {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+    } & set(env)
+    assert not any("secretKeyRef" in (entry.get("valueFrom") or {}) for entry in env.values())
+    sources = volume(manifest, "credentials")["projected"]["sources"]
+    assert [source["secret"]["name"] for source in sources] == [f"{FULLNAME}-credentials"] * 2
+    secret = {"accessKeyId": "LTAI-one", "accessKeySecret": "secret-one"}
+    operator_env = project(manifest, {f"{FULLNAME}-credentials": secret}, tmp_path)
+    # The operator reads exactly these files: an AccessKey, no token (the optional key is absent).
+    credentials = credentials_from_env(operator_env)
+    assert credentials.kind == KIND_ACCESS_KEY_FILES
+    assert credentials.current() == CredentialValues("LTAI-one", "secret-one")
 
 
-def test_existing_secret_with_custom_keys_and_no_secret_rendered(template: Template) -> None:
-    values = {
+def test_an_upgraded_release_with_env_from_secret_values_renders_a_working_setup(
+    template: Template, tmp_path: Path
+) -> None:
+    # The values of a release made before the Secret was mounted as files (env from secretKeyRef): an
+    # existing Secret with its own key names, an STS token among them.
+    previous = {
+        "region": "cn-beijing",
         "credentials": {
             "existingSecret": "alibaba-cloud",
             "keys": {"accessKeyId": "id", "accessKeySecret": "secret", "securityToken": "sts"},
-        }
+        },
     }
-    manifest = template(values)
+    manifest = template(previous)
     assert find(manifest, "Secret") == []
-    env = env_of(manifest)
-    refs = {name: env[name]["valueFrom"]["secretKeyRef"] for name in CREDENTIAL_ENV}
-    assert {ref["name"] for ref in refs.values()} == {"alibaba-cloud"}
-    assert refs["ALIBABA_CLOUD_ACCESS_KEY_ID"]["key"] == "id"
-    assert refs["ALIBABA_CLOUD_ACCESS_KEY_SECRET"]["key"] == "secret"
-    assert refs["ALIBABA_CLOUD_SECURITY_TOKEN"]["key"] == "sts"
+    secret = {"id": "STS.key", "secret": "key-secret", "sts": "the-token"}
+    operator_env = project(manifest, {"alibaba-cloud": secret}, tmp_path)
+    credentials = credentials_from_env(operator_env)
+    assert credentials.current() == CredentialValues("STS.key", "key-secret", "the-token")
 
 
-def test_no_secret_unless_credentials_are_given(template: Template) -> None:
-    assert find(template(), "Secret") == []
-    assert find(template(FULL_VALUES), "Secret") == []
+def test_a_role_assumed_with_the_access_key(template: Template, tmp_path: Path) -> None:
+    role = "acs:ram::1234567890123456:role/eci-operator"
+    manifest = template(
+        {
+            "credentials": {
+                "roleArn": role,
+                "roleSessionName": "op",
+                "stsEndpoint": "sts-vpc.cn-beijing.aliyuncs.com",
+            }
+        }
+    )
+    secret = {"accessKeyId": "LTAI-one", "accessKeySecret": "secret-one"}
+    operator_env = project(manifest, {f"{FULLNAME}-credentials": secret}, tmp_path)
+    source = source_from_env(operator_env)
+    assert (source.kind, source.role_arn, source.role_session_name) == (KIND_RAM_ROLE, role, "op")
+    assert source.sts_endpoint.host == "sts-vpc.cn-beijing.aliyuncs.com"
+    assert source.base is not None and source.base.kind == KIND_ACCESS_KEY_FILES
 
 
-def test_given_credentials_live_only_inside_the_created_secret(template: Template) -> None:
-    key_id, key_secret = "LTAI5tExampleKeyId", "example-secret-value"
-    manifest = template({"credentials": {"accessKeyId": key_id, "accessKeySecret": key_secret}})
-    secret = only(manifest, "Secret")
-    assert secret["metadata"] == {**secret["metadata"], "name": f"{FULLNAME}-credentials"}
-    assert secret["metadata"]["namespace"] == RELEASE_NAMESPACE
-    decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
-    assert decoded == {"accessKeyId": key_id, "accessKeySecret": key_secret}
-    for obj in manifest:
-        if obj is secret:
-            continue
-        text = yaml.safe_dump(obj)
-        for plaintext in (key_id, key_secret):
-            assert plaintext not in text, f"credential found in {obj['kind']} {obj['metadata']['name']}"
-            assert base64.b64encode(plaintext.encode()).decode() not in text
+RRSA_ROLE = "acs:ram::1234567890123456:role/eci-operator"
+RRSA_PROVIDER = "acs:ram::1234567890123456:oidc-provider/ack-rrsa-c0ffee"
 
 
-def test_new_chart_given_credentials_roll_the_pods(template: Template) -> None:
+def test_rrsa_with_the_charts_own_projected_token(template: Template) -> None:
+    manifest = template(
+        {
+            "credentials": {
+                "source": "rrsa",
+                "rrsa": {
+                    "roleArn": RRSA_ROLE,
+                    "oidcProviderArn": RRSA_PROVIDER,
+                    "tokenExpirationSeconds": 7200,
+                },
+                "stsEndpoint": "sts-vpc.cn-beijing.aliyuncs.com",
+            }
+        }
+    )
+    (token,) = volume(manifest, "rrsa-token")["projected"]["sources"]
+    assert token == {
+        "serviceAccountToken": {"audience": "sts.aliyuncs.com", "expirationSeconds": 7200, "path": "token"}
+    }
+    mount = mounts_of(manifest)["rrsa-token"]
+    assert mount["readOnly"] is True and "credentials" not in mounts_of(manifest)
+    env = {name: entry["value"] for name, entry in env_of(manifest).items() if "value" in entry}
+    assert "ACR_ECI_CREDENTIALS_DIR" not in env
+    source = source_from_env(env)
+    assert (source.kind, source.role_arn, source.oidc_provider_arn) == (
+        KIND_OIDC_ROLE,
+        RRSA_ROLE,
+        RRSA_PROVIDER,
+    )
+    assert source.oidc_token_file == f"{mount['mountPath']}/token"
+    assert source.sts_endpoint.host == "sts-vpc.cn-beijing.aliyuncs.com"
+    assert find(manifest, "Secret") == []
+    assert "annotations" not in only(manifest, "ServiceAccount")["metadata"]
+
+
+def test_rrsa_through_acks_pod_identity_webhook(template: Template) -> None:
+    manifest = template(
+        {
+            "credentials": {"source": "rrsa", "rrsa": {"roleName": "eci-operator"}},
+            "serviceAccount": {"annotations": {"team": "platform"}},
+        }
+    )
+    annotations = only(manifest, "ServiceAccount")["metadata"]["annotations"]
+    assert annotations == {"team": "platform", "pod-identity.alibabacloud.com/role-name": "eci-operator"}
+    # The webhook injects the token and the variables: the chart adds none, and mounts no Secret.
+    assert set(mounts_of(manifest)) == {"tmp"}
+    assert not {
+        name for name in env_of(manifest) if name.startswith("ALIBABA_CLOUD_") and "REGION" not in name
+    }
+    assert "ACR_ECI_CREDENTIALS_DIR" not in env_of(manifest)
+
+
+def test_changed_inline_credentials_do_not_roll_the_pods(template: Template) -> None:
     def pod_annotations(values: dict[str, Any]) -> dict[str, str]:
         deployment = only(template(values), "Deployment")
         return dict(deployment["spec"]["template"]["metadata"].get("annotations") or {})
 
-    first = pod_annotations({"credentials": {"accessKeyId": "LTAI-a", "accessKeySecret": "secret-a"}})
-    rotated = pod_annotations({"credentials": {"accessKeyId": "LTAI-a", "accessKeySecret": "secret-b"}})
-    assert first["checksum/credentials"] != rotated["checksum/credentials"]
-    # With an existing Secret the chart cannot see the values: no checksum, user annotations kept.
+    # The files follow the Secret: no checksum that would restart the operator.
+    assert pod_annotations({"credentials": {"accessKeyId": "LTAI-a", "accessKeySecret": "secret-a"}}) == {}
     assert pod_annotations({"podAnnotations": {"team": "x"}}) == {"team": "x"}
 
 
@@ -276,6 +373,28 @@ def test_new_chart_given_credentials_roll_the_pods(template: Template) -> None:
             {"credentials": {"existingSecret": "s", "accessKeyId": "a", "accessKeySecret": "b"}},
             "not both",
         ),
+        ({"credentials": {"source": "rrsa"}}, "credentials.source=rrsa needs"),
+        (
+            {"credentials": {"source": "rrsa", "rrsa": {"roleArn": RRSA_ROLE}}},
+            "credentials.source=rrsa needs",
+        ),
+        (
+            {"credentials": {"source": "rrsa", "rrsa": {"roleName": "r", "roleArn": RRSA_ROLE}}},
+            "not both",
+        ),
+        (
+            {"credentials": {"source": "rrsa", "rrsa": {"roleName": "r"}, "existingSecret": "s"}},
+            "uses no Secret",
+        ),
+        (
+            {
+                "credentials": {"source": "rrsa", "rrsa": {"roleName": "r"}},
+                "serviceAccount": {"create": False, "name": "x"},
+            },
+            "annotate your own ServiceAccount",
+        ),
+        ({"credentials": {"source": "vault"}}, "/credentials/source"),
+        ({"credentials": {"roleArn": "eci-operator"}}, "/credentials/roleArn"),
     ],
 )
 def test_inconsistent_credentials_are_refused(

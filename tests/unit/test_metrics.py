@@ -21,6 +21,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from acr_eci_operator import eci, metrics
 from acr_eci_operator.cli import build_parser
 from acr_eci_operator.controller import Controller, Entry, Resource
+from acr_eci_operator.credentials import (
+    KIND_ACCESS_KEY,
+    KIND_OIDC_ROLE,
+    CredentialSource,
+    CredentialValues,
+    StaticCredentials,
+)
 from acr_eci_operator.eci import EciClient, EciError
 from acr_eci_operator.errors import KubernetesUnavailable
 from acr_eci_operator.kube import Kube
@@ -30,7 +37,11 @@ from local_control_plane.cluster import free_port
 
 SECRET = "very-secret-access-key-value"
 PASSWORD = "registry-Passw0rd-value"
-SETTINGS = Settings(access_key_id="LTAI-metrics-test", access_key_secret=SECRET, region_id="cn-beijing")
+KEY_ID = "LTAI-metrics-test"
+SETTINGS = Settings(region_id="cn-beijing")
+CREDENTIALS = StaticCredentials(
+    CredentialSource(KIND_ACCESS_KEY, access_key_id=KEY_ID, access_key_secret=SECRET)
+)
 NOW = 1_800_000_000.0
 
 
@@ -65,7 +76,7 @@ def test_a_throttled_then_successful_call_counts_both_attempts_by_code(
     fresh: metrics.Metrics, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(eci, "backoff_delay", lambda *_, **__: 0.0)
-    client = EciClient(SETTINGS)
+    client = EciClient(SETTINGS, CREDENTIALS)
     throttled = EciError("DescribeContainerGroups", "Throttling.User", "slow down", 400)
     scripted(client, [throttled, {"ContainerGroups": []}])
     asyncio.run(client.call("DescribeContainerGroups", "cn-beijing", {}))
@@ -80,7 +91,7 @@ def test_a_throttled_then_successful_call_counts_both_attempts_by_code(
 
 
 def test_a_terminal_failure_is_counted_once_with_its_code(fresh: metrics.Metrics) -> None:
-    client = EciClient(SETTINGS)
+    client = EciClient(SETTINGS, CREDENTIALS)
     refused = EciError("CreateContainerGroup", "InvalidParameter", "bad", 400)
     scripted(client, [refused])
     with pytest.raises(EciError):
@@ -94,7 +105,7 @@ def test_a_terminal_failure_is_counted_once_with_its_code(fresh: metrics.Metrics
 
 
 def test_a_call_without_an_answer_counts_as_sdk_timeout(fresh: metrics.Metrics) -> None:
-    client = EciClient(SETTINGS)
+    client = EciClient(SETTINGS, CREDENTIALS)
     client.call_timeout = 0.05
 
     def hang(action: str, region_id: str, params: Mapping[str, str]) -> dict[str, Any]:
@@ -111,10 +122,8 @@ def test_a_call_without_an_answer_counts_as_sdk_timeout(fresh: metrics.Metrics) 
 
 
 def test_the_wait_for_the_token_bucket_is_measured(fresh: metrics.Metrics) -> None:
-    settings = Settings(
-        access_key_id="LTAI-x", access_key_secret=SECRET, describe_limit=RateLimit(rate=10.0, burst=1)
-    )
-    client = EciClient(settings)
+    settings = Settings(region_id="cn-beijing", describe_limit=RateLimit(rate=10.0, burst=1))
+    client = EciClient(settings, CREDENTIALS)
     scripted(client, [{}, {}, {}])
 
     async def three() -> None:
@@ -129,7 +138,7 @@ def test_the_wait_for_the_token_bucket_is_measured(fresh: metrics.Metrics) -> No
 
 
 def test_no_secret_reaches_the_exposition(fresh: metrics.Metrics) -> None:
-    client = EciClient(SETTINGS)
+    client = EciClient(SETTINGS, CREDENTIALS)
     # ECI's message may quote a parameter: messages never become labels, codes do.
     echo = EciError("CreateContainerGroup", "InvalidParameter", f"the value {PASSWORD} is bad", 400)
     scripted(client, [echo])
@@ -138,7 +147,7 @@ def test_no_secret_reaches_the_exposition(fresh: metrics.Metrics) -> None:
         asyncio.run(client.call("CreateContainerGroup", "cn-beijing", params))
     text = fresh.exposition().decode()
     assert 'code="InvalidParameter"' in text
-    for value in (SECRET, PASSWORD, SETTINGS.access_key_id, "my-app-name"):
+    for value in (SECRET, PASSWORD, KEY_ID, "my-app-name"):
         assert value not in text
 
 
@@ -225,12 +234,19 @@ def test_a_gone_object_is_not_a_kubernetes_error(fresh: metrics.Metrics) -> None
     assert "acr_eci_kube_api_errors_total{" not in fresh.exposition().decode()
 
 
-def test_credential_refreshes_by_source(fresh: metrics.Metrics) -> None:
-    metrics.credential_refreshed("oidc_role_arn")
-    metrics.credential_refreshed("oidc_role_arn")
-    metrics.credential_refreshed("ram_role_arn")
-    assert fresh.sample("acr_eci_credential_refreshes_total", {"source": "oidc_role_arn"}) == 2
-    assert fresh.sample("acr_eci_credential_refreshes_total", {"source": "ram_role_arn"}) == 1
+def test_credential_refreshes_by_kind_of_source(fresh: metrics.Metrics) -> None:
+    metrics.credential_refreshed(KIND_OIDC_ROLE)
+    metrics.credential_refreshed(KIND_OIDC_ROLE)
+    assert fresh.sample("acr_eci_credential_refreshes_total", {"source": "RRSA_AssumeRoleWithOIDC"}) == 2
+    # Credentials count a refresh when they take values other than those they held (not the first ones).
+    credentials = StaticCredentials(
+        CredentialSource(KIND_ACCESS_KEY, access_key_id=KEY_ID, access_key_secret=SECRET)
+    )
+    assert fresh.sample("acr_eci_credential_refreshes_total", {"source": "AccessKey"}) is None
+    credentials._take(CredentialValues("LTAI-rotated", "rotated-secret-value"), "rotated")
+    assert fresh.sample("acr_eci_credential_refreshes_total", {"source": "AccessKey"}) == 1
+    text = fresh.exposition().decode()
+    assert "rotated-secret-value" not in text and "LTAI-rotated" not in text and SECRET not in text
 
 
 def test_poll_cycles_and_lag(fresh: metrics.Metrics) -> None:
@@ -415,8 +431,7 @@ def test_the_endpoint_serves_the_registry(fresh: metrics.Metrics) -> None:
 
 
 def test_the_metrics_address_setting_and_flag() -> None:
-    base = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "LTAI-x", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": SECRET}
-    env = {**base, "ALIBABA_CLOUD_REGION_ID": "cn-beijing"}
+    env = {"ALIBABA_CLOUD_REGION_ID": "cn-beijing"}
     assert Settings.from_env(env).metrics_address is None
     assert Settings.from_env({**env, "ACR_ECI_METRICS_ADDRESS": "0.0.0.0:8081"}).metrics_address == (
         "0.0.0.0",

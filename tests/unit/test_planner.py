@@ -18,6 +18,7 @@ def desired(
     update_strategy: str = "InPlace",
     active_deadline: bool = False,
     spot_fallback: bool = False,
+    account: str | None = None,
 ) -> Desired:
     return Desired(
         generation=generation,
@@ -27,6 +28,7 @@ def desired(
         update_strategy=update_strategy,
         active_deadline=active_deadline,
         spot_fallback=spot_fallback,
+        account=account,
     )
 
 
@@ -37,6 +39,7 @@ def known(
     applied: dict[str, str] | None = None,
     group: str | None = GROUP,
     capacity: str | None = None,
+    account: str | None = None,
 ) -> Known:
     return Known(
         container_group_id=group,
@@ -45,6 +48,7 @@ def known(
         observed_generation=observed_generation,
         last_phase=last_phase,
         capacity=capacity,
+        account=account,
     )
 
 
@@ -231,6 +235,47 @@ ROWS = [
         seen("ScheduleFailed"),
         Action.RECREATE,
         "Recreating",
+    ),
+    # Accounts: another account cannot see the group; re-creating would make a second one.
+    (
+        "gone, credentials of another account now: refuse",
+        desired(account="LTAI-b"),
+        known(account="LTAI-a"),
+        seen(None),
+        Action.REFUSE,
+        "AccountChanged",
+    ),
+    (
+        "gone, same account: recreate",
+        desired(account="LTAI-a"),
+        known(account="LTAI-a"),
+        seen(None),
+        Action.RECREATE,
+        "ContainerGroupLost",
+    ),
+    (
+        "gone, status of the last release (no account): recreate",
+        desired(account="LTAI-a"),
+        known(),
+        seen(None),
+        Action.RECREATE,
+        "ContainerGroupLost",
+    ),
+    (
+        "running, seen with another key (a rotated key of the same account): nothing",
+        desired(account="LTAI-b"),
+        known(account="LTAI-a"),
+        seen("Running"),
+        Action.NOTHING,
+        "UpToDate",
+    ),
+    (
+        "finished job gone, another account now: nothing",
+        desired(account="LTAI-b", restart_policy="Never"),
+        known(account="LTAI-a", last_phase="Succeeded"),
+        seen(None),
+        Action.NOTHING,
+        "Finished",
     ),
     # A spot group ECI accepted but could not place for want of stock.
     (

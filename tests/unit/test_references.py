@@ -7,19 +7,19 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from acr_eci_operator.accounts import CREDENTIALS_SECRET, Accounts
 from acr_eci_operator.controller import Controller, Entry, Resource
-from acr_eci_operator.eci import EciClient
+from acr_eci_operator.credentials import credentials_from_env
 from acr_eci_operator.settings import Settings
 
-SETTINGS = Settings.from_env(
-    {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
-        "ALIBABA_CLOUD_REGION_ID": "cn-beijing",
-        "ECI_DEFAULT_SECURITY_GROUP_ID": "sg-1",
-        "ECI_DEFAULT_VSWITCH_IDS": "vsw-1",
-    }
-)
+ENV = {
+    "ALIBABA_CLOUD_ACCESS_KEY_ID": "id",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "secret",
+    "ALIBABA_CLOUD_REGION_ID": "cn-beijing",
+    "ECI_DEFAULT_SECURITY_GROUP_ID": "sg-1",
+    "ECI_DEFAULT_VSWITCH_IDS": "vsw-1",
+}
+SETTINGS = Settings.from_env(ENV)
 BODY = {
     "metadata": {"namespace": "ns", "name": "web", "uid": "uid-1", "generation": 1, "resourceVersion": "5"},
     "spec": {
@@ -43,6 +43,8 @@ class FakeKube:
         self.during_read: Any = None
 
     async def object_data(self, kind: str, namespace: str, name: str) -> dict[str, bytes] | None:
+        if (kind, name) == ("Secret", CREDENTIALS_SECRET):
+            return None  # no namespace credentials: the operator's own serve
         self.reads += 1
         answer = dict(self.data)
         if self.during_read is not None:
@@ -56,7 +58,8 @@ async def noop(*_: Any) -> None:
 
 
 def controller(kube: FakeKube) -> tuple[Controller, Entry]:
-    ctl = Controller(SETTINGS, EciClient(SETTINGS), kube, noop, active=False)  # type: ignore[arg-type]
+    accounts = Accounts(SETTINGS, credentials_from_env(ENV))
+    ctl = Controller(SETTINGS, accounts, kube, noop, active=False)  # type: ignore[arg-type]
     entry = ctl.entries["uid-1"] = Entry(Resource.from_body(BODY))
     return ctl, entry
 

@@ -49,7 +49,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{/* True ("true") when the chart creates the credentials Secret from inline values. */}}
 {{- define "acr-eci-operator.createSecret" -}}
 {{- $c := .Values.credentials }}
-{{- if or $c.accessKeyId $c.accessKeySecret }}
+{{- if and (ne $c.source "rrsa") (or $c.accessKeyId $c.accessKeySecret) }}
 {{- if not (and $c.accessKeyId $c.accessKeySecret) }}
 {{- fail "credentials.accessKeyId and credentials.accessKeySecret must be given together" }}
 {{- end }}
@@ -58,6 +58,43 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- true }}
 {{- end }}
+{{- end }}
+
+{{/*
+RRSA: "" (credentials from the Secret), "webhook" (ACK's ack-pod-identity-webhook injects the token and
+the variables; the chart annotates the ServiceAccount with the role name) or "chart" (the chart mounts a
+projected service-account token and sets the variables itself).
+*/}}
+{{- define "acr-eci-operator.rrsa" -}}
+{{- $c := .Values.credentials }}
+{{- if eq $c.source "rrsa" }}
+{{- $r := $c.rrsa }}
+{{- if and $r.roleName (or $r.roleArn $r.oidcProviderArn) }}
+{{- fail "give credentials.rrsa.roleName (ACK's pod-identity webhook injects the rest) or credentials.rrsa.roleArn and credentials.rrsa.oidcProviderArn (the chart mounts the token), not both" }}
+{{- end }}
+{{- if $r.roleName }}
+{{- if not .Values.serviceAccount.create }}
+{{- fail "credentials.rrsa.roleName annotates the chart's ServiceAccount: with serviceAccount.create=false, annotate your own ServiceAccount and use credentials.rrsa.roleArn and oidcProviderArn, or let the webhook read your annotation" }}
+{{- end }}
+{{- print "webhook" }}
+{{- else if and $r.roleArn $r.oidcProviderArn }}
+{{- print "chart" }}
+{{- else }}
+{{- fail "credentials.source=rrsa needs credentials.rrsa.roleName (with ACK's ack-pod-identity-webhook) or both credentials.rrsa.roleArn and credentials.rrsa.oidcProviderArn" }}
+{{- end }}
+{{- if or $c.accessKeyId $c.accessKeySecret $c.existingSecret $c.roleArn }}
+{{- fail "credentials.source=rrsa uses no Secret: drop credentials.existingSecret, accessKeyId, accessKeySecret and roleArn (the role is credentials.rrsa.*)" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "acr-eci-operator.credentialsDir" -}}
+/etc/acr-eci-operator/credentials
+{{- end }}
+
+{{/* Where ACK's webhook mounts the RRSA token too. */}}
+{{- define "acr-eci-operator.rrsaTokenDir" -}}
+/var/run/secrets/ack.alibabacloud.com/rrsa-tokens
 {{- end }}
 
 {{- define "acr-eci-operator.secretName" -}}
