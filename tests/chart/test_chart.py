@@ -56,6 +56,7 @@ FULL_VALUES: dict[str, Any] = {
         },
     },
     "log": {"format": "json", "level": "DEBUG"},
+    "requireNamespaceCredentials": True,
 }
 NAMESPACES = ["team-a", "team-b"]
 
@@ -568,6 +569,7 @@ def test_operator_cli_parses_the_rendered_args(template: Template, values: dict[
     assert args.standalone is (values.get("replicas", 1) == 1)
     assert args.peering == (FULLNAME if values.get("replicas", 1) > 1 else None)
     assert args.liveness == "http://0.0.0.0:8080/healthz"
+    assert args.require_namespace_credentials is bool(values.get("requireNamespaceCredentials"))
 
 
 @pytest.mark.parametrize("values", [{"region": "cn-beijing"}, FULL_VALUES], ids=["minimal", "full"])

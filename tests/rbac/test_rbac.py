@@ -144,10 +144,20 @@ def groups_for(eci: EmulatorFixture, uid: str) -> list[dict[str, Any]]:
 
 
 def prove_lifecycle(cluster: Cluster, eci: EmulatorFixture, operator: OperatorProcess) -> None:
-    """Create → Running + Synced, with both Secrets read; Events posted; delete → group and finalizer gone."""
+    """Create → Running + Synced, with both Secrets read and the namespace's credentials Secret served
+    from; Events posted; delete → group and finalizer gone."""
     suffix = uuid.uuid4().hex[:8]
     api_key = f"api-key-{suffix}"
     objects, name = registry_credentials_resource(suffix, api_key)
+    team_key = f"LTAI5tTeam{suffix}"
+    eci.admin.add_access_key(team_key, f"team-secret-{suffix}")
+    team_credentials = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "acr-eci-credentials"},
+        "stringData": {"accessKeyId": team_key, "accessKeySecret": f"team-secret-{suffix}"},
+    }
+    objects = [team_credentials, *objects]
     created: dict[str, Any] = {}
     try:
         for body in objects:
@@ -167,6 +177,8 @@ def prove_lifecycle(cluster: Cluster, eci: EmulatorFixture, operator: OperatorPr
             if r["parameters"].get("ClientToken", "").startswith(uid)
         ]
         parameters = create["parameters"]
+        # Made with the namespace's own account, read from its acr-eci-credentials Secret.
+        assert create["access_key_id"] == team_key
         # The env var's value came from a Secret the operator read with its own identity.
         assert parameters["Container.1.EnvironmentVar.1.Key"] == "API_KEY"
         assert parameters["Container.1.EnvironmentVar.1.Value"] == api_key
@@ -193,7 +205,7 @@ def prove_lifecycle(cluster: Cluster, eci: EmulatorFixture, operator: OperatorPr
             for r in eci.admin.requests("DeleteContainerGroup")
             if r["parameters"].get("ContainerGroupId") == group["ContainerGroupId"]
         ]
-        assert delete["http_status"] == 200
+        assert (delete["http_status"], delete["access_key_id"]) == (200, team_key)
     finally:
         remove_leftovers(cluster, objects)
 
