@@ -1,5 +1,5 @@
 # Everything a developer or CI needs, from a fresh Debian machine (as root) onwards.
-#   make test     venv + both apiservers + lint + types + the whole pytest suite
+#   make test     venv + both apiservers + tools + Prometheus + lint + types + the whole pytest suite
 #   make demo     the operator end to end on the local control plane and emulator
 #   make cluster  a local kube-apiserver by hand (prints the KUBECONFIG to export)
 
@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export ACR_ECI_CACHE ?= $(HOME)/.cache/acr-eci-operator
 PYTEST_ARGS ?=
 
-.PHONY: test lint typecheck pytest venv apiserver apiextensions tools cluster demo emulator bench clean
+.PHONY: test lint typecheck pytest venv apiserver apiextensions tools prometheus cluster demo emulator bench clean
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ apiextensions:
 tools:
 	bash scripts/fetch-tools.sh >/dev/null
 
+# Debian's prometheus and promtool (the metrics tests start their own Prometheus; no service is started).
+prometheus:
+	bash scripts/install-prometheus.sh
+
 lint: venv
 	$(VENV)/bin/ruff check operator tests scripts benchmarks
 	$(VENV)/bin/ruff format --check operator tests scripts benchmarks
@@ -38,7 +42,7 @@ typecheck: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --strict scripts/demo.py benchmarks/bench_poller.py benchmarks/bench_emulator.py
 
-pytest: venv apiserver apiextensions tools
+pytest: venv apiserver apiextensions tools prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

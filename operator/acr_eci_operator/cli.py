@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import random
@@ -19,7 +20,7 @@ from acr_eci_operator.credentials import (
     source_from_env,
     sts_endpoint_from,
 )
-from acr_eci_operator.settings import Settings, SettingsError
+from acr_eci_operator.settings import Settings, SettingsError, parse_address
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,12 +39,25 @@ def build_parser() -> argparse.ArgumentParser:
     peering.add_argument("--peering", help="kopf peering object name: of several replicas, one acts")
     run.add_argument("--liveness", help="serve kopf's health endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument(
+        "--metrics-address",
+        type=_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: ACR_ECI_METRICS_ADDRESS; unset: off)",
+    )
+    run.add_argument(
         "--require-namespace-credentials",
         action="store_true",
         help="serve a resource only with its namespace's credentials Secret (acr-eci-credentials, or the one "
         "its annotation eci.acr-operator.dev/credentials-from names), never with the operator's own",
     )
     return parser
+
+
+def _address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def configure_logging(settings: Settings) -> None:
@@ -66,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SettingsError, ValueError) as error:
         print(f"acr-eci-operator: invalid setting: {error}", file=sys.stderr)
         return 2
+    if args.metrics_address is not None:
+        settings = dataclasses.replace(settings, metrics_address=args.metrics_address)
     configure_logging(settings)
     try:
         # AccessKey files are read now (a missing or malformed file stops the start); STS is first

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from acr_eci_operator import mapping, models, planner
+from acr_eci_operator import mapping, metrics, models, planner
 from acr_eci_operator.accounts import Account, Accounts, credentials_secret
 from acr_eci_operator.eci import EciClient, EciError
 from acr_eci_operator.errors import InvalidSpec, OperatorError
@@ -146,6 +146,7 @@ class Resource:
     deleting: bool
     finalizers: tuple[str, ...]
     resource_version: str
+    deletion_timestamp: str | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> Resource:
@@ -161,6 +162,7 @@ class Resource:
             deleting=bool(metadata.get("deletionTimestamp")),
             finalizers=tuple(metadata.get("finalizers") or ()),
             resource_version=str(metadata.get("resourceVersion") or ""),
+            deletion_timestamp=metadata.get("deletionTimestamp"),
         )
 
     @property
@@ -533,9 +535,11 @@ class Controller:
                 raise
             except Exception:  # a defect: keep the worker alive and try again later
                 logger.exception("%s: reconcile failed unexpectedly", entry.resource.key)
+                metrics.reconcile_failed("UnexpectedError")
                 delay = self._backoff(entry)
             finally:
                 entry.busy = False
+            metrics.reconcile_done()
             if delay is None:
                 if not entry.wake.is_set():
                     return
@@ -560,6 +564,7 @@ class Controller:
                 return None
             resource = entry.resource
             if resource.deleting:
+                metrics.planned("Finalize")
                 return await self._finalize(entry)
             if FINALIZER not in resource.finalizers and not await self._add_finalizer(entry):
                 self.forget(resource.uid)
@@ -571,6 +576,7 @@ class Controller:
                     return 0.0  # the resource changed under this reconcile: start over from it
                 result = planner.plan(desired.desired, entry.resource.known(), self._observation(entry))
                 logger.debug("%s: plan %s %s", entry.resource.key, result.action.value, result.reason)
+                metrics.planned(result.action.value)
                 if result.action is Action.CREATE:
                     await self._create(entry, desired)
                 elif result.action is Action.RECREATE:
@@ -630,6 +636,7 @@ class Controller:
     async def _fail(self, entry: Entry, error: OperatorError) -> float | None:
         """The one place a failure becomes a condition, an event and a retry decision."""
         resource = entry.resource
+        metrics.reconcile_failed(error.reason)
         message = error.message
         if resource.deleting and not error.retryable:
             message += (

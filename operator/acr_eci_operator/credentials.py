@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acr_eci_operator import metrics
 from acr_eci_operator.errors import OperatorError
 from acr_eci_operator.settings import SettingsError, parse_endpoint
 
@@ -427,6 +428,7 @@ class Credentials:
         del self._seen_secrets[8:]
         if previous is not None and previous != values:
             self.refreshes += 1
+            metrics.credential_refreshed(self.kind)
             logger.info(
                 "credentials refreshed (%s): %s, key %s%s",
                 why,

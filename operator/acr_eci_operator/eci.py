@@ -23,6 +23,7 @@ from typing import Any
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
 
+from acr_eci_operator import metrics
 from acr_eci_operator.credentials import Credentials, CredentialValues
 from acr_eci_operator.errors import OperatorError
 from acr_eci_operator.settings import RateLimit, Settings
@@ -316,11 +317,13 @@ class EciClient:
         attempt = 0
         refreshed = False
         while True:
-            await bucket.acquire()
+            with metrics.rate_limit_wait("mutate" if action in MUTATING_ACTIONS else "describe"):
+                await bucket.acquire()
             try:
-                return await asyncio.wait_for(
-                    asyncio.to_thread(self._send, action, region_id, params), timeout=self.call_timeout
-                )
+                with metrics.eci_call(action):
+                    return await asyncio.wait_for(
+                        asyncio.to_thread(self._send, action, region_id, params), timeout=self.call_timeout
+                    )
             except TimeoutError:
                 error = EciError(action, "SDK.Timeout", f"no answer within {self.call_timeout:g}s")
             except EciError as raised:

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from acr_eci_operator import metrics
 from acr_eci_operator.accounts import Accounts
 from acr_eci_operator.controller import Controller
 from acr_eci_operator.credentials import Credentials
@@ -26,6 +27,13 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: Settings = memo["settings"]
     settings.posting.level = logging.WARNING
     settings.peering.lifetime = config.peering_lifetime
+    if config.metrics_address is not None:
+        host, port = config.metrics_address
+        try:
+            memo["metrics_server"] = await metrics.serve(host, port)
+        except OSError as error:  # a port in use: say so and stop, rather than run unobserved
+            raise kopf.PermanentError(f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
+        logging.getLogger(__name__).info("serving metrics on http://%s:%d/metrics", host, port)
     kube = Kube(load_api_client(), timeout=config.kube_timeout)
     credentials: Credentials = memo["credentials"]
     accounts = Accounts(
@@ -47,10 +55,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo["controller"] = controller
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")
+    metrics.watch(controller, poller)
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    metrics_server = memo.get("metrics_server")
+    if metrics_server is not None:
+        await metrics_server.cleanup()
     task: asyncio.Task[None] | None = memo.get("poller_task")
     if task is not None:
         task.cancel()

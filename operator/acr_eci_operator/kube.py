@@ -17,6 +17,7 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from acr_eci_operator import metrics
 from acr_eci_operator.errors import KubernetesUnavailable, OperatorError
 
 T = TypeVar("T")
@@ -59,19 +60,24 @@ class Kube:
         self.custom = client.CustomObjectsApi(api_client)
         self.timeout = timeout
 
-    async def _run(self, what: str, call: Callable[[], T]) -> T:
+    async def _run(self, operation: str, what: str, call: Callable[[], T]) -> T:
         """Run a blocking client call in a worker thread, bounded by the time-out; any failure the
         caller did not handle becomes KubernetesUnavailable (status and reason only: an ApiException's
-        body may echo what was sent)."""
+        body may echo what was sent). Failures are counted by `operation` (a fixed name) and status."""
         try:
             return await asyncio.wait_for(asyncio.to_thread(call), timeout=self.timeout)
         except TimeoutError:
+            metrics.kube_error(operation, "timeout")
             raise KubernetesUnavailable(f"{what}: no answer within {self.timeout:g}s") from None
         except ApiException as error:
+            metrics.kube_error(operation, error.status)
             raise KubernetesUnavailable(f"{what}: {error.status} {error.reason}") from None
-        except OperatorError:
+        except OperatorError as error:
+            if isinstance(error, ReferenceUnreadable):
+                metrics.kube_error(operation, 403)
             raise
         except (OSError, urllib3.exceptions.HTTPError) as error:
+            metrics.kube_error(operation, "transport")
             # Transport failures (refused, reset, urllib3's MaxRetryError...): the kind only, as their
             # text may quote the request.
             raise KubernetesUnavailable(f"{what}: {type(error).__name__}") from None
@@ -105,9 +111,9 @@ class Kube:
                 data[key] = base64.b64decode(value)
             return data
 
-        return await self._run(f"reading {kind} {namespace}/{name}", read)
+        return await self._run(f"read_{kind.lower()}", f"reading {kind} {namespace}/{name}", read)
 
-    async def _object(self, what: str, call: Callable[[], object]) -> dict[str, Any] | None:
+    async def _object(self, operation: str, what: str, call: Callable[[], object]) -> dict[str, Any] | None:
         """Run a call that answers one object (a read or a patch): the object, or None when it is gone
         (404)."""
 
@@ -119,10 +125,11 @@ class Kube:
                     return None
                 raise
 
-        return await self._run(what, run)
+        return await self._run(operation, what, run)
 
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._object(
+            "get",
             f"reading {namespace}/{name}",
             lambda: self.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, _request_timeout=self._request_timeout
@@ -133,6 +140,7 @@ class Kube:
         """Merge-patch status (a None value removes a field); the object as stored after it, or None
         when the resource is already gone."""
         return await self._object(
+            "patch_status",
             f"writing the status of {namespace}/{name}",
             lambda: self.custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -152,6 +160,7 @@ class Kube:
         raised as KubernetesUnavailable and retried with a fresh read). None: the object is gone."""
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
         return await self._object(
+            "set_finalizers",
             f"updating the finalizers of {namespace}/{name}",
             lambda: self.custom.patch_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
@@ -180,7 +189,7 @@ class Kube:
                 _request_timeout=self._request_timeout,
             )
 
-        body = await self._object(f"reading the peering object {name}", read)
+        body = await self._object("read_peering", f"reading the peering object {name}", read)
         return None if body is None else dict(body.get("status") or {})
 
     async def post_event(self, reference: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
@@ -213,7 +222,7 @@ class Kube:
             )
 
         try:
-            await self._run("posting an event", create)
+            await self._run("post_event", "posting an event", create)
         except KubernetesUnavailable as error:
             logger.warning(
                 "could not post event %s on %s/%s: %s",

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from acr_eci_operator import metrics
 from acr_eci_operator.controller import Controller, Target
 from acr_eci_operator.eci import DESCRIBE_BATCH, DESCRIBE_CONCURRENCY, EciClient
 from acr_eci_operator.errors import OperatorError
@@ -121,6 +122,7 @@ class Poller:
                 logger.exception("poll failed")
             if full:
                 self.last_cycle = self.clock()
+                metrics.poll_cycle(self.last_cycle - started)
                 next_full = started + self.interval
                 cycles += 1
                 if cycles % RESYNC_INTERVALS == 0 and self.controller.active:

@@ -60,6 +60,9 @@ class Settings:
     resource reads are read again at each resync (every 20 poll intervals)."""
     """ACR_ECI_PEERING_LIFETIME_SECONDS: how long a replica that stopped answering keeps the active role
     (kopf's peering lifetime); a killed active replica is replaced within this time."""
+    metrics_address: tuple[str, int] | None = None
+    """ACR_ECI_METRICS_ADDRESS (`run --metrics-address` overrides it): `host:port` on which to serve
+    Prometheus metrics at /metrics; unset: no metrics endpoint."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -91,7 +94,18 @@ class Settings:
             kube_timeout=reader.number("ACR_ECI_KUBE_TIMEOUT_SECONDS", 30.0, minimum=0.1),
             peering_lifetime=int(reader.number("ACR_ECI_PEERING_LIFETIME_SECONDS", 15, minimum=2)),
             watch_secrets=reader.choice("ACR_ECI_WATCH_SECRETS", ("true", "false"), "true") == "true",
+            metrics_address=reader.address("ACR_ECI_METRICS_ADDRESS"),
         )
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`host:port` (`[v6]:port` for IPv6; an empty host means every interface) as (host, port)."""
+    host, sep, port = text.strip().rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not re.match(r"^[\w.:-]*$", host):
+        raise SettingsError(f"{text!r} is not host:port")
+    return host or "0.0.0.0", int(port)
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,15 @@ class _Reader:
         if not 1 <= len(ids) <= 10 or not all(re.match(r"^vsw-[\w-]+$", vsw) for vsw in ids):
             raise SettingsError(f"{name}={raw!r} must be 1 to 10 comma-separated vsw-... ids")
         return ids
+
+    def address(self, name: str) -> tuple[str, int] | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        try:
+            return parse_address(raw)
+        except SettingsError as error:
+            raise SettingsError(f"{name}={raw!r} must be host:port") from error
 
     def endpoint(self, name: str) -> tuple[str | None, str]:
         raw = self.optional(name)

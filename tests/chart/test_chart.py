@@ -441,7 +441,10 @@ def test_rbac_binds_the_operator_service_account(template: Template, values: dic
 def test_all_namespaces_scope(template: Template) -> None:
     manifest = template()
     args = operator_container(manifest)["args"]
-    assert args == ["--all-namespaces", "--standalone", "--liveness", "http://0.0.0.0:8080/healthz"]
+    assert args == [
+        "--all-namespaces", "--standalone", "--liveness", "http://0.0.0.0:8080/healthz",
+        "--metrics-address", "0.0.0.0:8081",
+    ]  # fmt: skip
     assert find(manifest, "Role") == [] and find(manifest, "RoleBinding") == []
     rules = rules_of(manifest, "ClusterRole")
     assert grants(rules, "acrcontainergroups") == {"get", "list", "watch", "patch"}
@@ -461,7 +464,7 @@ def test_namespace_list_scope_uses_roles_per_namespace(template: Template) -> No
     args = operator_container(manifest)["args"]
     assert args == [
         "--namespace", "team-a", "--namespace", "team-b", "--standalone",
-        "--liveness", "http://0.0.0.0:8080/healthz",
+        "--liveness", "http://0.0.0.0:8080/healthz", "--metrics-address", "0.0.0.0:8081",
     ]  # fmt: skip
     roles = {role["metadata"]["namespace"]: role for role in find(manifest, "Role")}
     bindings = {binding["metadata"]["namespace"]: binding for binding in find(manifest, "RoleBinding")}

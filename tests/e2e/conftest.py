@@ -236,9 +236,10 @@ def start_operator(
 ) -> Iterator[Callable[..., OperatorProcess]]:
     started: list[OperatorProcess] = []
 
-    def start(**env: str) -> OperatorProcess:
+    def start(*args: str, **env: str) -> OperatorProcess:
+        """Start the operator with these extra `run` arguments and environment variables."""
         process = OperatorProcess(
-            [OPERATOR_BIN, "run", "--standalone", "--namespace", cluster.namespace],
+            [OPERATOR_BIN, "run", "--standalone", "--namespace", cluster.namespace, *args],
             {**operator_env, **env},
             tmp_path / "operator.log",
         )
