@@ -91,7 +91,7 @@ def test_create_reaches_running_with_status_and_conditions(
     # kopf's own bookkeeping is not in status.
     assert set(status) <= {
         "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "appliedLists", "updateCount", "lastEventTime", "phase",
-        "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions",
+        "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions", "account",
     }  # fmt: skip
 
 
