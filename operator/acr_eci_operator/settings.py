@@ -36,8 +36,12 @@ class Settings:
     """ECI_DEFAULT_SECURITY_GROUP_ID."""
     default_v_switch_ids: tuple[str, ...] = ()
     """ECI_DEFAULT_VSWITCH_IDS, comma-separated."""
-    poll_interval: float = 15.0
-    """ECI_POLL_INTERVAL_SECONDS: how often the shared poller asks ECI about every known group."""
+    poll_interval: float = 60.0
+    """ECI_POLL_INTERVAL_SECONDS: how often the poller lists every group (DescribeContainerGroupStatus):
+    a group deleted behind the operator's back is noticed within it."""
+    status_poll_interval: float = 2.5
+    """ECI_STATUS_POLL_INTERVAL_SECONDS: how often the poller asks for the groups that changed
+    (DescribeContainerGroupStatus with SinceSecond): a change shows on the resource within about it."""
     mutate_limit: RateLimit = RateLimit(rate=16.0, burst=100)
     """ECI_MUTATE_RATE_PER_SECOND / ECI_MUTATE_BURST: Create, Update, Delete and Restart calls."""
     describe_limit: RateLimit = RateLimit(rate=33.0, burst=100)
@@ -77,7 +81,8 @@ class Settings:
                 "ECI_DEFAULT_SECURITY_GROUP_ID", re.compile(r"^sg-[\w-]+$")
             ),
             default_v_switch_ids=reader.v_switch_ids("ECI_DEFAULT_VSWITCH_IDS"),
-            poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 15.0, minimum=0.1),
+            poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 60.0, minimum=0.1),
+            status_poll_interval=reader.number("ECI_STATUS_POLL_INTERVAL_SECONDS", 2.5, minimum=0.1),
             mutate_limit=RateLimit(
                 rate=reader.number("ECI_MUTATE_RATE_PER_SECOND", 16.0, minimum=0.01),
                 burst=int(reader.number("ECI_MUTATE_BURST", 100, minimum=1)),
