@@ -206,15 +206,16 @@ class Poller:
         except OperatorError as error:
             logger.warning("polling changes in %s failed: %s", region_id, error)
             return  # the next poll asks for a longer time
-        self.changes_at[key] = started
         held = {target.container_group_id: target for target in targets}
         changed = []
         for item in items:
             target = held.get(str(item.get("ContainerGroupId")))
             if target is not None:
-                self.digests[target.container_group_id] = _digest(item)
-                changed.append(target)
-        await self._describe_targets(eci, region_id, changed, missing=[])
+                changed.append((target, _digest(item)))
+        if self._described(
+            await self._describe_targets(eci, region_id, [t for t, _ in changed], []), changed
+        ):
+            self.changes_at[key] = started  # else the next poll asks for a longer time, these included
 
     async def resync_once(self) -> None:
         """One full listing per account and region (see the module's docstring)."""
@@ -252,19 +253,29 @@ class Poller:
                 continue
             digest = _digest(item)
             if self.digests.get(target.container_group_id) != digest or self.controller.wants_details(target):
-                changed.append(target)
+                changed.append((target, digest))
             else:
                 self.controller.confirmed(target)
-            self.digests[target.container_group_id] = digest
-        await self._describe_targets(eci, region_id, changed, missing)
+        described = await self._describe_targets(eci, region_id, [t for t, _ in changed], missing)
+        self._described(described, changed)
+
+    def _described(self, described: set[str], changed: list[tuple[Target, str]]) -> bool:
+        """Remember the listing's digest of each group that was described (one that was not is described
+        again at the next listing); whether all were."""
+        for target, digest in changed:
+            if target.container_group_id in described:
+                self.digests[target.container_group_id] = digest
+        return all(target.container_group_id in described for target, _ in changed)
 
     async def _describe_targets(
         self, eci: EciClient, region_id: str, changed: list[Target], missing: list[Target]
-    ) -> None:
-        """Describe groups by id and hand the answers over. A `missing` group (left out of a listing) that
-        this answer leaves out too is gone; a `changed` one it leaves out is simply not observed now."""
+    ) -> set[str]:
+        """Describe groups by id and hand the answers over; the ids handed over. A `missing` group (left
+        out of a listing) that this answer leaves out too is gone; a `changed` one it leaves out is not
+        observed now (it counts as not described)."""
         both = [*changed, *missing]
         gone = {target.container_group_id for target in missing}
+        described: set[str] = set()
         for start in range(0, len(both), DESCRIBE_BATCH):
             batch = both[start : start + DESCRIBE_BATCH]
             ids = [target.container_group_id for target in batch]
@@ -279,6 +290,8 @@ class Poller:
                 group = found.get(target.container_group_id)
                 if group is not None or target.container_group_id in gone:
                     self.controller.observed(target, group)
+                    described.add(target.container_group_id)
+        return described
 
     async def poll_once(self, pending_only: bool = False) -> None:
         """Ask by id about every known group (or only those with no observation yet), by account and

@@ -64,3 +64,24 @@ def test_a_group_deleted_behind_the_operators_back_is_noticed_by_the_full_listin
         group_id in str(request["parameters"].get("ContainerGroupIds"))
         for request in eci_emulator.admin.requests("DescribeContainerGroups")
     )
+
+
+def test_a_change_whose_description_fails_is_described_at_the_next_poll(
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+) -> None:
+    start_operator(**CHANGES_ONLY)
+    cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
+    group_id = running(cluster)
+    eci_emulator.admin.advance_clock(30)
+    polls_later(eci_emulator, 4)
+    # The group ends (ECI reclaims it); the SinceSecond polls name it, and describing it fails for longer
+    # than the polls' overlap (2 s).
+    eci_emulator.admin.set_fault("DescribeContainerGroups", error_code="ServiceUnavailable", times=10)
+    eci_emulator.admin.expire_group(group_id)
+    wait_for(
+        lambda: cluster.status("web").get("containerGroupId") not in (None, group_id),
+        timeout=30,
+        what="the reclaimed group replaced long before the next full listing",
+    )
+    failed = [r for r in eci_emulator.admin.requests("DescribeContainerGroups") if r["http_status"] == 503]
+    assert len(failed) == 10
