@@ -144,6 +144,11 @@ INCREASE = 0.05
 it to all of it in 6 s)."""
 FLOOR = 0.05
 """The rate never falls below this share of the configured rate."""
+RESERVE_SECONDS = 0.25
+"""The bucket holds this many seconds of refill fewer than ECI's: ECI's bucket starts draining when the
+first call of a burst arrives, ours when it is sent, so ours runs ahead of ECI's by that call's way
+there. The reserve absorbs up to this much of it (at 20 per second: 5 of the 100 tokens; never more
+than a tenth of the burst)."""
 
 
 def is_throttling(code: str) -> bool:
@@ -160,14 +165,14 @@ class TokenBucket:
     (answers to calls sent before it say nothing about the new rate), down to `FLOOR` of the configured
     rate, and empties the bucket (ECI's own is empty). While no call is throttled the rate grows back by
     `INCREASE` of the configured rate per second (additive increase), never above it; the burst follows
-    the rate. `clock` is for tests."""
+    the rate, less a reserve of `RESERVE_SECONDS` of refill. `clock` is for tests."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.clock = clock
         self.rate = limit.rate
-        self.capacity = float(limit.burst)
-        self.tokens = float(limit.burst)
+        self.capacity = self._capacity()
+        self.tokens = self.capacity
         self.updated = clock()
         self.decreased_at = -math.inf
         """When the rate was last decreased."""
@@ -179,12 +184,18 @@ class TokenBucket:
     def floor(self) -> float:
         return self.limit.rate * FLOOR
 
+    def _capacity(self) -> float:
+        """The burst, in proportion to the rate, less the reserve (at most a tenth of it; at least one
+        token is left)."""
+        burst = self.limit.burst * self.rate / self.limit.rate
+        return max(1.0, burst - min(self.rate * RESERVE_SECONDS, burst / 10))
+
     def _advance(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated)
         self.updated = now
         if self.rate < self.limit.rate:
             self.rate = min(self.limit.rate, self.rate + INCREASE * self.limit.rate * elapsed)
-            self.capacity = max(1.0, self.limit.burst * self.rate / self.limit.rate)
+            self.capacity = self._capacity()
         self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
 
     def take(self, now: float) -> float:
@@ -204,7 +215,7 @@ class TokenBucket:
             return False
         self._advance(now)
         self.rate = max(self.floor, self.rate * DECREASE)
-        self.capacity = max(1.0, self.limit.burst * self.rate / self.limit.rate)
+        self.capacity = self._capacity()
         self.tokens = min(self.tokens, 0.0)
         self.decreased_at = now
         return True

@@ -10,6 +10,7 @@ import pytest
 from acr_eci_operator.eci import (
     DECREASE,
     INCREASE,
+    RESERVE_SECONDS,
     EciError,
     TokenBucket,
     backoff_delay,
@@ -106,10 +107,11 @@ def drain(bucket: TokenBucket, now: float) -> int:
     return taken
 
 
-def test_the_bucket_starts_at_the_configured_burst_and_rate() -> None:
+def test_the_bucket_starts_at_the_configured_burst_less_the_reserve_and_at_the_rate() -> None:
     clock = FakeClock()
     bucket = TokenBucket(RateLimit(rate=20.0, burst=100), clock)
-    assert drain(bucket, clock.now) == 100
+    assert RESERVE_SECONDS * 20 == 5
+    assert drain(bucket, clock.now) == 95
     assert bucket.take(clock.now) == pytest.approx(1 / 20)
     assert drain(bucket, clock.now + 1.0) == 20
 
@@ -121,7 +123,9 @@ def test_throttling_multiplies_the_rate_and_burst_down_and_empties_the_bucket() 
     assert bucket.take(sent) == 0
     assert bucket.throttled(sent, now=sent)
     assert bucket.rate == pytest.approx(20.0 * DECREASE)
-    assert bucket.capacity == pytest.approx(100 * DECREASE)
+    assert bucket.capacity == pytest.approx(100 * DECREASE - 20.0 * DECREASE * RESERVE_SECONDS)
+    # A small burst keeps at least nine tenths of itself.
+    assert TokenBucket(RateLimit(rate=20.0, burst=5), clock).capacity == pytest.approx(4.5)
     assert bucket.tokens <= 0
     # The next token is due one interval of the new rate later.
     assert bucket.take(sent) == pytest.approx(1 / (20.0 * DECREASE))
@@ -162,7 +166,7 @@ def test_without_throttling_the_rate_climbs_back_linearly_to_the_configured_one(
     assert bucket.rate == pytest.approx(low + 3 * INCREASE * 20.0)
     bucket.take(1100.0)
     assert bucket.rate == 20.0
-    assert bucket.capacity == 100.0
+    assert bucket.capacity == 95.0
 
 
 @pytest.mark.parametrize(
