@@ -97,7 +97,13 @@ def other_client(emulator: Emulator, stop: threading.Event, rate: float) -> None
 
 
 def run_case(
-    plane: ControlPlane, api: client.ApiClient, size: int, case: str, workdir: Path, timeout: float
+    plane: ControlPlane,
+    api: client.ApiClient,
+    size: int,
+    case: str,
+    workdir: Path,
+    timeout: float,
+    timeline: bool = False,
 ) -> Result:
     namespace = f"wave-{size}-{case}"
     client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
@@ -160,6 +166,14 @@ def run_case(
             if r["access_key_id"] == KEY_ID and "Tag.1.Key" in r["parameters"]
         ]
         stamps = [_seconds(r["time"]) for r in ours]
+        if timeline and stamps:
+            start = min(stamps)
+            line = []
+            for second in range(int(max(stamps) - start) + 1):
+                at = [r for r in ours if _seconds(r["time"]) - start == second]
+                throttled = sum(1 for r in at if str(r["error_code"]).startswith("Throttling"))
+                line.append(f"{len(at) - throttled}" + (f"/{throttled}t" if throttled else ""))
+            say("  creates accepted per second (/throttled): " + " ".join(line))
         done = [_seconds(r["time"]) for r in ours if r["http_status"] == 200]
         return Result(
             eci_span=max(done) - min(stamps) if done else 0.0,
@@ -193,6 +207,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,1000", help="wave sizes, comma-separated")
     parser.add_argument("--with-5000", action="store_true", help="add a wave of 5,000")
     parser.add_argument("--cases", default="alone,shared", help="alone, shared (another client at half)")
+    parser.add_argument("--timeline", action="store_true", help="print the creates at ECI per second")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for one wave")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
@@ -214,7 +229,7 @@ def main() -> int:
         wait(lambda: _crd_served(client.CustomObjectsApi(api)), 30, "the CRD", interval=0.2)
         for size in sizes:
             for case in cases:
-                results.append(run_case(plane, api, size, case, workdir, args.timeout))
+                results.append(run_case(plane, api, size, case, workdir, args.timeout, args.timeline))
                 say(f"  done in {results[-1].seconds:.1f}s")
     finally:
         plane.stop()

@@ -145,10 +145,12 @@ it to all of it in 6 s)."""
 FLOOR = 0.05
 """The rate never falls below this share of the configured rate."""
 RESERVE_SECONDS = 0.25
-"""The bucket holds this many seconds of refill fewer than ECI's: ECI's bucket starts draining when the
-first call of a burst arrives, ours when it is sent, so ours runs ahead of ECI's by that call's way
-there. The reserve absorbs up to this much of it (at 20 per second: 5 of the 100 tokens; never more
-than a tenth of the burst)."""
+"""The bucket holds fewer tokens than ECI's: the refill of one call's round trip (a moving average of
+the answers' times), and at least of this many seconds. ECI's bucket starts draining when a burst's first
+call arrives, ours when it is sent, so ours runs ahead of ECI's by that call's way there; the reserve
+absorbs it (at 20 per second and fast answers: 5 of the 100 tokens)."""
+RESERVE_SHARE = 0.25
+"""The reserve never takes more than this share of the burst."""
 
 
 def is_throttling(code: str) -> bool:
@@ -165,12 +167,15 @@ class TokenBucket:
     (answers to calls sent before it say nothing about the new rate), down to `FLOOR` of the configured
     rate, and empties the bucket (ECI's own is empty). While no call is throttled the rate grows back by
     `INCREASE` of the configured rate per second (additive increase), never above it; the burst follows
-    the rate, less a reserve of `RESERVE_SECONDS` of refill. `clock` is for tests."""
+    the rate, less a reserve of one round trip's refill (`RESERVE_SECONDS` at least). `clock` is for
+    tests."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.clock = clock
         self.rate = limit.rate
+        self.latency = RESERVE_SECONDS
+        """A moving average of the time ECI took to answer (`answered`)."""
         self.capacity = self._capacity()
         self.tokens = self.capacity
         self.updated = clock()
@@ -185,10 +190,16 @@ class TokenBucket:
         return self.limit.rate * FLOOR
 
     def _capacity(self) -> float:
-        """The burst, in proportion to the rate, less the reserve (at most a tenth of it; at least one
-        token is left)."""
+        """The burst, in proportion to the rate, less the reserve (at least one token is left)."""
         burst = self.limit.burst * self.rate / self.limit.rate
-        return max(1.0, burst - min(self.rate * RESERVE_SECONDS, burst / 10))
+        reserve = self.rate * max(RESERVE_SECONDS, self.latency)
+        return max(1.0, burst - min(reserve, burst * RESERVE_SHARE))
+
+    def answered(self, seconds: float) -> None:
+        """ECI answered a call (whatever it said) `seconds` after it was sent."""
+        self.latency = 0.8 * self.latency + 0.2 * seconds
+        self.capacity = self._capacity()
+        self.tokens = min(self.tokens, self.capacity)
 
     def _advance(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated)
@@ -402,13 +413,17 @@ class EciClient:
                 sent_at = await bucket.acquire()
             try:
                 with metrics.eci_call(action):
-                    return await asyncio.wait_for(
+                    answer = await asyncio.wait_for(
                         asyncio.to_thread(self._send, action, region_id, params), timeout=self.call_timeout
                     )
+                bucket.answered(time.monotonic() - sent_at)
+                return answer
             except TimeoutError:
                 error = EciError(action, "SDK.Timeout", f"no answer within {self.call_timeout:g}s")
             except EciError as raised:
                 error = raised
+                if error.http_status is not None:
+                    bucket.answered(time.monotonic() - sent_at)
             if is_throttling(error.code) and bucket.throttled(sent_at):
                 logger.info(
                     "ECI throttled %s (another client shares the account?): now %.2f calls per second "

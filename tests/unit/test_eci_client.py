@@ -124,8 +124,8 @@ def test_throttling_multiplies_the_rate_and_burst_down_and_empties_the_bucket() 
     assert bucket.throttled(sent, now=sent)
     assert bucket.rate == pytest.approx(20.0 * DECREASE)
     assert bucket.capacity == pytest.approx(100 * DECREASE - 20.0 * DECREASE * RESERVE_SECONDS)
-    # A small burst keeps at least nine tenths of itself.
-    assert TokenBucket(RateLimit(rate=20.0, burst=5), clock).capacity == pytest.approx(4.5)
+    # A small burst keeps at least three quarters of itself.
+    assert TokenBucket(RateLimit(rate=20.0, burst=5), clock).capacity == pytest.approx(3.75)
     assert bucket.tokens <= 0
     # The next token is due one interval of the new rate later.
     assert bucket.take(sent) == pytest.approx(1 / (20.0 * DECREASE))
@@ -182,3 +182,18 @@ def test_without_throttling_the_rate_climbs_back_linearly_to_the_configured_one(
 )
 def test_throttling_answers(code: str, throttling: bool) -> None:
     assert is_throttling(code) is throttling
+
+
+def test_slow_answers_widen_the_reserve_within_a_quarter_of_the_burst() -> None:
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), FakeClock())
+    assert bucket.capacity == 95.0
+    for _ in range(50):
+        bucket.answered(0.5)  # ECI answers in half a second: our bucket may run 10 tokens ahead of it
+    assert bucket.capacity == pytest.approx(90.0, abs=0.1)
+    assert bucket.tokens <= bucket.capacity
+    for _ in range(50):
+        bucket.answered(5.0)
+    assert bucket.capacity == pytest.approx(75.0)
+    for _ in range(50):
+        bucket.answered(0.01)  # fast again: back to the least reserve
+    assert bucket.capacity == pytest.approx(95.0)
