@@ -37,7 +37,6 @@ from kubernetes import client, config
 
 from eci_emulator.admin import AdminClient
 from eci_emulator.ratelimit import DEFAULT_LIMITS
-from eci_emulator.server import Emulator, sample_catalog_document
 from local_control_plane.cluster import ControlPlane, free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,14 +79,14 @@ def bound(size: int, rate: float = CREATE_RATE, burst: float = CREATE_BURST) -> 
     return max(0.0, (size - burst) / rate)
 
 
-def other_client(emulator: Emulator, stop: threading.Event, rate: float) -> None:
+def other_client(endpoint: str, stop: threading.Event, rate: float) -> None:
     """Another client of the account: `rate` CreateContainerGroup calls per second, whatever the answer
     (without containers: each spends a token of ECI's bucket and makes no group)."""
     sdk = AcsClient(OTHER_ID, OTHER_SECRET, REGION)
     due = time.monotonic()
     while not stop.is_set():
         request = CreateContainerGroupRequest()
-        request.set_endpoint(emulator.endpoint)
+        request.set_endpoint(endpoint)
         request.set_protocol_type("http")
         request.add_query_param("RegionId", REGION)
         with contextlib.suppress(ServerException, ClientException):
@@ -108,15 +107,26 @@ def run_case(
     namespace = f"wave-{size}-{case}"
     client.CoreV1Api(api).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     custom = client.CustomObjectsApi(api)
-    emulator = Emulator(
-        access_keys={KEY_ID: KEY_SECRET, OTHER_ID: OTHER_SECRET}, acr_instances=sample_catalog_document()
+    # The emulator runs in a process of its own, as ECI does not share the benchmark's interpreter.
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    emulator = subprocess.Popen(
+        [str(Path(sys.executable).with_name("eci-emulator")), "--port", str(port), "--log-level", "WARNING"],
+        env={
+            **os.environ,
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     operator: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
     other: threading.Thread | None = None
     try:
-        emulator.start()
-        admin = AdminClient(emulator.url)
+        admin = AdminClient(url)
+        wait(lambda: _answers(admin), 30, "the emulator", interval=0.2)
+        admin.add_access_key(OTHER_ID, OTHER_SECRET)
         for action, (rate, burst) in DEFAULT_LIMITS.items():
             admin.set_rate_limit(action, rate=rate, burst=burst)  # ECI's documented limits
         health = free_port()
@@ -126,7 +136,7 @@ def run_case(
             "ALIBABA_CLOUD_ACCESS_KEY_ID": KEY_ID,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": KEY_SECRET,
             "ALIBABA_CLOUD_REGION_ID": REGION,
-            "ECI_ENDPOINT": emulator.url,
+            "ECI_ENDPOINT": url,
             "ECI_DEFAULT_SECURITY_GROUP_ID": "sg-bench",
             "ECI_DEFAULT_VSWITCH_IDS": "vsw-bench",
             "ACR_ECI_LOG_LEVEL": "WARNING",
@@ -139,7 +149,9 @@ def run_case(
             )  # fmt: skip
         wait(lambda: _healthy(health), 60, "the operator", interval=0.2)
         if case == "shared":
-            other = threading.Thread(target=other_client, args=(emulator, stop, CREATE_RATE / 2), daemon=True)
+            other = threading.Thread(
+                target=other_client, args=(f"127.0.0.1:{port}", stop, CREATE_RATE / 2), daemon=True
+            )
             other.start()
             time.sleep(2)  # let the other client settle into its pace before the wave
 
@@ -197,7 +209,12 @@ def run_case(
             except subprocess.TimeoutExpired:
                 operator.kill()
                 operator.wait()
-        emulator.stop()
+        emulator.terminate()
+        try:
+            emulator.wait(30)
+        except subprocess.TimeoutExpired:
+            emulator.kill()
+            emulator.wait()
 
 
 def main() -> int:
@@ -291,6 +308,14 @@ def _crd_served(custom: client.CustomObjectsApi) -> bool:
     try:
         custom.list_namespaced_custom_object(GROUP, VERSION, "default", PLURAL)
     except client.exceptions.ApiException:
+        return False
+    return True
+
+
+def _answers(admin: AdminClient) -> bool:
+    try:
+        admin.rate_limits()
+    except OSError:
         return False
     return True
 

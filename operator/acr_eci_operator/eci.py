@@ -11,6 +11,9 @@ retries retryable errors with exponential backoff and full jitter, and turns eve
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import importlib
 import json
 import logging
@@ -20,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
@@ -31,6 +34,7 @@ from acr_eci_operator.errors import OperatorError
 from acr_eci_operator.settings import RateLimit, Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def silence_sdk_logging() -> None:
@@ -80,6 +84,24 @@ CREDENTIALS_REFUSALS = ("InvalidSecurityToken.", "InvalidAccessKeyId.")
 .MismatchWithAccessKey; InvalidAccessKeyId.NotFound, .Inactive): `call` refreshes them and retries once."""
 STS_CALL_ALLOWANCE = 20.0
 """Time an ECI call may spend getting fresh STS credentials first (the STS connect and read time-outs)."""
+CALL_THREADS = 32
+"""Threads that carry ECI calls (the SDK is synchronous), apart from asyncio's default executor (a few
+threads per CPU, which the Kubernetes calls use): a wave at ECI's rate does not queue its calls behind
+each other or behind Kubernetes calls, so a call goes out as soon as its token is taken."""
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _run_in_thread(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking function in the ECI threads (with the caller's context variables)."""
+    global _executor
+    if _executor is None:
+        _executor = concurrent.futures.ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="eci-call")
+    context = contextvars.copy_context()
+    return asyncio.get_running_loop().run_in_executor(
+        _executor, functools.partial(context.run, function, *args)
+    )
+
+
 NOT_FOUND_CODES = frozenset(
     {"InvalidParameter.NotFound", "InvalidContainerGroupId.NotFound", "ContainerGroup.NotFound"}
 )
@@ -414,7 +436,7 @@ class EciClient:
             try:
                 with metrics.eci_call(action):
                     answer = await asyncio.wait_for(
-                        asyncio.to_thread(self._send, action, region_id, params), timeout=self.call_timeout
+                        _run_in_thread(self._send, action, region_id, params), timeout=self.call_timeout
                     )
                 bucket.answered(time.monotonic() - sent_at)
                 return answer
