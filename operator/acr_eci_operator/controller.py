@@ -509,6 +509,24 @@ class Controller:
         entry.seen_events &= {event_key(event) for event in candidates}
         return [event for event in candidates if event_key(event) not in entry.seen_events]
 
+    def wants_details(self, target: Target) -> bool:
+        """Whether the group must be described even though a listing shows no change: the worker holds
+        no observation of it, or Ready says it could not be observed."""
+        entry = self.entries.get(target.uid)
+        if entry is None or entry.container_group_id != target.container_group_id:
+            return False
+        return (
+            entry.observation is None
+            or entry.observation.container_group_id != target.container_group_id
+            or _ready_reason(entry.resource.status) == "ObservationFailed"
+        )
+
+    def confirmed(self, target: Target) -> None:
+        """A listing reported the group unchanged: it is observed, as before."""
+        entry = self.entries.get(target.uid)
+        if entry is not None and entry.epoch == target.epoch:
+            entry.observation_failed_since = None
+
     def observation_failed(self, target: Target) -> None:
         """The poller could not ask ECI about the group this time."""
         entry = self.entries.get(target.uid)

@@ -56,6 +56,8 @@ MUTATING_ACTIONS = frozenset(
 )
 DESCRIBE_BATCH = 20
 """DescribeContainerGroups takes at most 20 ids, and answers at most 20 groups, per call."""
+STATUS_PAGE = 200
+"""DescribeContainerGroupStatus answers at most this many groups per call (its documented default)."""
 DESCRIBE_CONCURRENCY = 4
 """DescribeContainerGroups calls of one poll in flight at once."""
 
@@ -507,6 +509,26 @@ class EciClient:
             retry=retry,
         )
         return list(answer.get("ContainerGroups") or [])
+
+    async def describe_container_group_status(
+        self, region_id: str, since_second: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Every group of the account in the region (or only those updated within `since_second`), as
+        DescribeContainerGroupStatus reports them (status and pod status, no events), following
+        NextToken. No retries inside the call: the poller asks again next time."""
+        items: list[dict[str, Any]] = []
+        next_token = ""
+        while True:
+            params = {"Limit": str(STATUS_PAGE)}
+            if since_second is not None:
+                params["SinceSecond"] = str(since_second)
+            if next_token:
+                params["NextToken"] = next_token
+            answer = await self.call("DescribeContainerGroupStatus", region_id, params, retry=False)
+            items.extend(answer.get("Data") or [])
+            next_token = answer.get("NextToken") or ""
+            if not next_token:
+                return items
 
     async def find_container_groups_by_tag(
         self, region_id: str, key: str, value: str

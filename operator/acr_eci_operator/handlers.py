@@ -59,7 +59,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         namespaces=memo.get("namespaces") or [None],
     )
     controller = Controller(config, accounts, kube, kube.post_event, active=leadership.active)
-    poller = Poller(controller, config.poll_interval, leadership)
+    poller = Poller(controller, config.poll_interval, leadership, status_interval=config.status_poll_interval)
     memo["controller"] = controller
     memo["poller"] = poller
     memo["poller_task"] = asyncio.create_task(poller.run(), name="eci-poller")

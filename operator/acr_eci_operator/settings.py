@@ -64,8 +64,12 @@ class Settings:
     """ECI_DEFAULT_SECURITY_GROUP_ID."""
     default_v_switch_ids: tuple[str, ...] = ()
     """ECI_DEFAULT_VSWITCH_IDS, comma-separated."""
-    poll_interval: float = 15.0
-    """ECI_POLL_INTERVAL_SECONDS: how often the shared poller asks ECI about every known group."""
+    poll_interval: float = 60.0
+    """ECI_POLL_INTERVAL_SECONDS: how often the poller lists every group (DescribeContainerGroupStatus):
+    a group deleted behind the operator's back is noticed within it."""
+    status_poll_interval: float = 2.5
+    """ECI_STATUS_POLL_INTERVAL_SECONDS: how often the poller asks for the groups that changed
+    (DescribeContainerGroupStatus with SinceSecond): a change shows on the resource within about it."""
     rate_limits: Mapping[str, RateLimit] = field(default_factory=_documented_limits)
     """The token bucket of each ECI action (one per action, as ECI limits each action on its own), per
     account and region: ECI's documented limits (`DOCUMENTED_LIMITS`), over which
@@ -115,7 +119,8 @@ class Settings:
                 "ECI_DEFAULT_SECURITY_GROUP_ID", re.compile(r"^sg-[\w-]+$")
             ),
             default_v_switch_ids=reader.v_switch_ids("ECI_DEFAULT_VSWITCH_IDS"),
-            poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 15.0, minimum=0.1),
+            poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 60.0, minimum=0.1),
+            status_poll_interval=reader.number("ECI_STATUS_POLL_INTERVAL_SECONDS", 2.5, minimum=0.1),
             rate_limits=reader.rate_limits(),
             client_token_trust=reader.number("ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS", 300.0, minimum=0.0),
             log_format=reader.choice("ACR_ECI_LOG_FORMAT", ("text", "json"), "text"),

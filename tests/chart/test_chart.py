@@ -33,6 +33,7 @@ SETTING_ENV = {
     "ECI_DEFAULT_SECURITY_GROUP_ID",
     "ECI_DEFAULT_VSWITCH_IDS",
     "ECI_POLL_INTERVAL_SECONDS",
+    "ECI_STATUS_POLL_INTERVAL_SECONDS",
     "ECI_MUTATE_RATE_PER_SECOND",
     "ECI_MUTATE_BURST",
     "ECI_DESCRIBE_RATE_PER_SECOND",
@@ -49,6 +50,7 @@ FULL_VALUES: dict[str, Any] = {
         "defaultSecurityGroupId": "sg-2ze0example",
         "defaultVSwitchIds": ["vsw-2zea", "vsw-2zeb"],
         "pollIntervalSeconds": 30,
+        "statusPollIntervalSeconds": 1.5,
         "rateLimits": {
             "mutatePerSecond": 8,
             "mutateBurst": 50,
@@ -184,6 +186,7 @@ def test_env_names_and_values_follow_the_operator_settings(template: Template) -
     assert values["ECI_DEFAULT_SECURITY_GROUP_ID"] == "sg-2ze0example"
     assert values["ECI_DEFAULT_VSWITCH_IDS"] == "vsw-2zea,vsw-2zeb"
     assert values["ECI_POLL_INTERVAL_SECONDS"] == "30"
+    assert values["ECI_STATUS_POLL_INTERVAL_SECONDS"] == "1.5"
     assert values["ECI_MUTATE_RATE_PER_SECOND"] == "8"
     assert values["ECI_MUTATE_BURST"] == "50"
     assert values["ECI_DESCRIBE_RATE_PER_SECOND"] == "0.5"
@@ -197,7 +200,8 @@ def test_env_names_and_values_follow_the_operator_settings(template: Template) -
 def test_defaults_match_the_operator_defaults_and_leave_optional_settings_out(template: Template) -> None:
     env = env_of(template())
     assert {name: entry.get("value") for name, entry in env.items() if name in SETTING_ENV} == {
-        "ECI_POLL_INTERVAL_SECONDS": "15",
+        "ECI_POLL_INTERVAL_SECONDS": "60",
+        "ECI_STATUS_POLL_INTERVAL_SECONDS": "2.5",
         "ACR_ECI_LOG_FORMAT": "text",
         "ACR_ECI_LOG_LEVEL": "INFO",
         "ACR_ECI_WATCH_SECRETS": "true",

@@ -428,20 +428,25 @@ def test_8_liveness_fails_when_polls_stop_completing(
     cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
     wait_for(phase_is(cluster, "web", "Running"))
     assert health(operator)[0] == 200
-    eci_emulator.admin.set_fault("DescribeContainerGroups", latency_seconds=60.0, rate=1.0)
+    for action in ("DescribeContainerGroups", "DescribeContainerGroupStatus"):
+        eci_emulator.admin.set_fault(action, latency_seconds=60.0, rate=1.0)
     wait_for(lambda: health(operator)[0] == 500, timeout=30, interval=1.0, what="/healthz failing")
 
 
 def test_8_a_failed_describe_loses_its_batch_not_the_region(
     cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
 ) -> None:
-    operator = start_operator(ECI_POLL_INTERVAL_SECONDS="2")
+    first = start_operator(ECI_POLL_INTERVAL_SECONDS="2")
     names = [f"web-{index:02d}" for index in range(21)]  # two Describe batches: 20 + 1
     for name in names:
         cluster.apply(acg(name, web(), acrRegistryInfos=ACR))
     wait_for(lambda: all(cluster.status(n).get("phase") == "Running" for n in names), timeout=120)
+    first.stop()
+    # A new process describes every group it holds once (it has seen none); one of those calls fails.
     eci_emulator.admin.set_fault("DescribeContainerGroups", error_code="ServiceUnavailable", times=1)
+    operator = start_operator(ECI_POLL_INTERVAL_SECONDS="2")
     wait_for(lambda: "polling" in operator.log() and "failed" in operator.log(), what="a failed batch")
+    polls_later(eci_emulator, 6)
     failed = [line for line in operator.log().splitlines() if "polling" in line and "failed" in line]
     assert len(failed) == 1
     assert "polling 20 groups" in failed[0] or "polling 1 groups" in failed[0]
@@ -456,7 +461,8 @@ def test_9_ready_turns_unknown_when_the_group_cannot_be_observed(
     start_operator()
     cluster.apply(acg("web", web(), acrRegistryInfos=ACR))
     wait_for(phase_is(cluster, "web", "Running"))
-    eci_emulator.admin.set_fault("DescribeContainerGroups", error_code="ServiceUnavailable", rate=1.0)
+    for action in ("DescribeContainerGroups", "DescribeContainerGroupStatus"):
+        eci_emulator.admin.set_fault(action, error_code="ServiceUnavailable", rate=1.0)
     wait_for(lambda: ready(cluster, "web").get("reason") == "ObservationFailed", what="Ready Unknown")
     assert ready(cluster, "web")["status"] == "Unknown"
     eci_emulator.admin.clear_faults()

@@ -34,12 +34,18 @@ def orphaned_groups(eci: EmulatorFixture, uid: str) -> list[dict[str, Any]]:
     return [g for g in eci.admin.groups() if tags(g).get("acr-eci-operator/uid") == f"orphaned-{uid}"]
 
 
+def poll_count(eci: EmulatorFixture) -> int:
+    """The poll calls the emulator received: listings (DescribeContainerGroupStatus, also asking what
+    changed) and descriptions by id (DescribeContainerGroups)."""
+    return len(eci.admin.requests("DescribeContainerGroupStatus")) + len(
+        eci.admin.requests("DescribeContainerGroups")
+    )
+
+
 def polls_later(eci: EmulatorFixture, count: int = 3) -> None:
     """Wait until the operator has polled ECI `count` more times."""
-    polls = len(eci.admin.requests("DescribeContainerGroups"))
-    wait_for(
-        lambda: len(eci.admin.requests("DescribeContainerGroups")) >= polls + count, what=f"{count} polls"
-    )
+    polls = poll_count(eci)
+    wait_for(lambda: poll_count(eci) >= polls + count, what=f"{count} polls")
 
 
 def phase_is(cluster: Cluster, name: str, phase: str) -> Callable[[], bool]:
@@ -83,15 +89,12 @@ def test_create_reaches_running_with_status_and_conditions(
     eci_events = eci_emulator.admin.group(group_id)["Events"]  # type: ignore[index]
     assert {"Scheduled", "Pulled", "Started"} <= {event["Reason"] for event in eci_events}
     wait_for(lambda: len(reposted()) == len(eci_events), what="every ECI event re-posted")
-    polls = len(eci_emulator.admin.requests("DescribeContainerGroups"))
-    wait_for(
-        lambda: len(eci_emulator.admin.requests("DescribeContainerGroups")) >= polls + 3, what="3 more polls"
-    )
+    polls_later(eci_emulator)
     assert sorted(reposted()) == sorted(event["Reason"] for event in eci_events)
     # kopf's own bookkeeping is not in status.
     assert set(status) <= {
         "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "appliedLists", "updateCount", "lastEventTime", "phase",
-        "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions",
+        "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions", "account",
     }  # fmt: skip
 
 
@@ -391,8 +394,7 @@ def test_a_restart_over_resources_in_sync_writes_nothing(
     settled = (cluster.get("web") or {})["metadata"]["resourceVersion"]
 
     start_operator()
-    # Describe calls are made only for tracked groups: three more mean the resource was resumed and polled.
-    polls = len(eci_emulator.admin.requests("DescribeContainerGroups"))
-    wait_for(lambda: len(eci_emulator.admin.requests("DescribeContainerGroups")) >= polls + 3, what="3 polls")
+    # Poll calls are made only for tracked groups: three more mean the resource was resumed and polled.
+    polls_later(eci_emulator)
     assert (cluster.get("web") or {})["metadata"]["resourceVersion"] == settled
     assert len(created(eci_emulator)) == 1

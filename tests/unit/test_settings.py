@@ -12,7 +12,7 @@ def test_defaults_are_the_documented_ones() -> None:
     settings = Settings.from_env(BASE)
     assert settings.region_id == "cn-beijing"
     assert settings.endpoint is None and settings.endpoint_protocol == "https"
-    assert settings.poll_interval == 15.0
+    assert (settings.poll_interval, settings.status_poll_interval) == (60.0, 2.5)
     assert settings.limit("CreateContainerGroup") == RateLimit(20.0, 100)
     assert settings.limit("DeleteContainerGroup") == RateLimit(20.0, 100)
     assert settings.limit("UpdateContainerGroup") == RateLimit(1000 / 60, 100)
@@ -32,6 +32,7 @@ def test_every_variable_is_read() -> None:
             "ECI_DEFAULT_SECURITY_GROUP_ID": "sg-abc",
             "ECI_DEFAULT_VSWITCH_IDS": "vsw-a, vsw-b",
             "ECI_POLL_INTERVAL_SECONDS": "2.5",
+            "ECI_STATUS_POLL_INTERVAL_SECONDS": "0.5",
             "ECI_MUTATE_RATE_PER_SECOND": "5",
             "ECI_MUTATE_BURST": "10",
             "ECI_DESCRIBE_RATE_PER_SECOND": "7",
@@ -43,7 +44,7 @@ def test_every_variable_is_read() -> None:
     assert (settings.endpoint, settings.endpoint_protocol) == ("127.0.0.1:8085", "http")
     assert settings.default_security_group_id == "sg-abc"
     assert settings.default_v_switch_ids == ("vsw-a", "vsw-b")
-    assert settings.poll_interval == 2.5
+    assert (settings.poll_interval, settings.status_poll_interval) == (2.5, 0.5)
     for action in (
         "CreateContainerGroup",
         "UpdateContainerGroup",
