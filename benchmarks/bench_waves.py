@@ -192,7 +192,7 @@ def run_case(
             size=size,
             case=case,
             seconds=seconds,
-            bound=bound(size),
+            bound=bound(size, CREATE_RATE / 2 if case == "shared" else CREATE_RATE),
             calls=len(ours),
             throttled=sum(1 for r in ours if str(r["error_code"]).startswith("Throttling")),
             look_ups=len(look_ups),
@@ -271,7 +271,8 @@ def main() -> int:
         )
     print()
     print("all ids: from the first apply until every resource has status.containerGroupId; bound:")
-    print("(N - burst) / rate (no bound below the burst: that row is the operator's own overhead);")
+    print("(N - burst) / rate, with half the rate when shared (no bound below the burst: that row is the")
+    print("operator's own overhead);")
     print("at ECI: from the operator's first create call to its last successful one (whole seconds);")
     print("shared: another client of the account sends creates at half the refill rate meanwhile.")
     return 0
