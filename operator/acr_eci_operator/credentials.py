@@ -472,10 +472,10 @@ class FileCredentials(Credentials):
         assert source.directory
         self.directory = Path(source.directory)
         self.check_interval = check_interval
-        self._checked = 0.0
         self._signature: tuple[Any, ...] | None = None
         with self._lock:
             self._reload("read")
+        self._checked = time.monotonic()  # just read: the next check is due one interval from now
 
     def _stat_signature(self) -> tuple[Any, ...]:
         signature: list[Any] = []

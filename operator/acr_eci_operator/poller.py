@@ -125,8 +125,9 @@ class Poller:
         self.last_cycle = clock()
         self.digests: dict[str, str] = {}
         """Group id -> digest of its entry in the last listing that reported it."""
-        self.listed_at: dict[tuple[EciClient, str], float] = {}
-        """When the last successful listing (full or SinceSecond) of an account and region began."""
+        self.changes_at: dict[tuple[EciClient, str], float] = {}
+        """When the last successful SinceSecond poll of an account and region began (at first: its first
+        full listing); the next one asks for what changed since then."""
 
     def alive(self) -> bool:
         """False when no poll cycle completed for LIVENESS_INTERVALS intervals (a wedged operator)."""
@@ -144,9 +145,10 @@ class Poller:
             try:
                 self.controller.set_active(await self.leadership.check())
                 if self.controller.active:
+                    # Both when both are due: a listing shows no new event, SinceSecond does.
                     if full:
                         await self.resync_once()
-                    elif started >= next_changes:
+                    if started >= next_changes:
                         await self.changes_once()
                     if pending:
                         await self.poll_once(pending_only=True)
@@ -193,7 +195,7 @@ class Poller:
     async def _changes(self, key: tuple[EciClient, str], targets: list[Target]) -> None:
         eci, region_id = key
         started = self.clock()
-        last = self.listed_at.get(key)
+        last = self.changes_at.get(key)
         if last is None:
             await self._resync(key, targets)  # nothing listed yet: a full listing first
             return
@@ -204,7 +206,7 @@ class Poller:
         except OperatorError as error:
             logger.warning("polling changes in %s failed: %s", region_id, error)
             return  # the next poll asks for a longer time
-        self.listed_at[key] = started
+        self.changes_at[key] = started
         held = {target.container_group_id: target for target in targets}
         changed = []
         for item in items:
@@ -219,9 +221,9 @@ class Poller:
         by_client = self._by_client()
         held = {target.container_group_id for targets in by_client.values() for target in targets}
         self.digests = {group_id: digest for group_id, digest in self.digests.items() if group_id in held}
-        for key in list(self.listed_at):
+        for key in list(self.changes_at):
             if key not in by_client:
-                del self.listed_at[key]
+                del self.changes_at[key]
         in_flight = asyncio.Semaphore(DESCRIBE_CONCURRENCY)
 
         async def resync(key: tuple[EciClient, str], targets: list[Target]) -> None:
@@ -240,7 +242,7 @@ class Poller:
             for target in targets:
                 self.controller.observation_failed(target)
             return
-        self.listed_at[key] = started
+        self.changes_at.setdefault(key, started)
         listed = {str(item.get("ContainerGroupId")): item for item in items}
         changed, missing = [], []
         for target in targets:

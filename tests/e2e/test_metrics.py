@@ -179,7 +179,8 @@ def test_metrics_endpoint_after_a_known_sequence(
     assert sample(port, "acr_eci_resources_deleting") == 0
 
     # ECI refuses every Describe (a terminal code): polls fail, Ready turns Unknown (ObservationFailed).
-    eci_emulator.admin.set_fault("DescribeContainerGroups", error_code="Forbidden.RAM", http_status=403)
+    for action in ("DescribeContainerGroups", "DescribeContainerGroupStatus"):
+        eci_emulator.admin.set_fault(action, error_code="Forbidden.RAM", http_status=403)
     wait_for(
         lambda: (
             sample(port, "acr_eci_resources_by_ready_reason", status="Unknown", reason="ObservationFailed")
@@ -187,9 +188,10 @@ def test_metrics_endpoint_after_a_known_sequence(
         ),
         what="ObservationFailed counted",
     )
-    failed = sample(port, "acr_eci_eci_calls_total", action="DescribeContainerGroups", code="Forbidden.RAM")
+    listing = "DescribeContainerGroupStatus"
+    failed = sample(port, "acr_eci_eci_calls_total", action=listing, code="Forbidden.RAM")
     assert failed is not None and failed >= 3
-    assert sample(port, "acr_eci_eci_throttled_calls_total", action="DescribeContainerGroups") is None
+    assert sample(port, "acr_eci_eci_throttled_calls_total", action=listing) is None
 
     # Deleting now is stuck: the finalizer's tag search is refused too.
     cluster.delete("web")
