@@ -40,7 +40,7 @@ lint: venv
 
 typecheck: venv
 	$(VENV)/bin/mypy
-	$(VENV)/bin/mypy --strict scripts/demo.py benchmarks/bench_poller.py benchmarks/bench_emulator.py
+	$(VENV)/bin/mypy --strict scripts/demo.py benchmarks/bench_poller.py benchmarks/bench_emulator.py benchmarks/bench_waves.py
 
 pytest: venv apiserver apiextensions tools prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -59,6 +59,7 @@ demo: venv apiserver
 bench: venv apiserver
 	$(PY) benchmarks/bench_emulator.py
 	$(PY) benchmarks/bench_poller.py
+	$(PY) benchmarks/bench_waves.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import hashlib
 import json
 import logging
@@ -290,6 +291,60 @@ class Target:
     epoch: int
     eci: EciClient | None = field(default=None, compare=False)
     """The client of the resource's account in that region."""
+
+
+def create_hash(params: Mapping[str, str]) -> str:
+    """A digest of a create's parameters but its ClientToken (what ECI compares for a token it knows)."""
+    sent = {k: v for k, v in params.items() if k != "ClientToken"}
+    return hashlib.sha256(json.dumps(sent, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def before_create(
+    status: Mapping[str, Any], incarnation: int, parameters_hash: str, now: float, trust: float
+) -> tuple[bool, dict[str, Any]]:
+    """Before incarnation `incarnation` is created: whether groups must first be looked up by the uid tag
+    (a create may have made one that status does not name, and its ClientToken alone may not find it),
+    and the `createSent` record to write before the call.
+
+    - No create of this incarnation was recorded: none was sent (the record is written before every
+      create). A first incarnation then needs no look-up, unless status is not empty: a release that
+      did not record its creates wrote it, and may have sent one (the upgrade path). A later incarnation
+      (a re-creation) looks up: the group it replaces may still exist (one judged lost because ECI left
+      it out of its answers is adopted back, not duplicated).
+    - One was, `trust` seconds ago or less, with the same parameters: ECI still knows its ClientToken and
+      answers a create with the same token and parameters with the group it made: no look-up. The first
+      sending time is kept.
+    - One was with other parameters (the spec, or a Secret it reads, changed since): ECI would answer
+      IdempotentParameterMismatch; look up instead.
+    - One was, longer ago (ECI keeps a token's result for a limited time, which its documentation does
+      not state; ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS, 5 minutes by default, stays well inside what
+      comparable services keep), or the on-demand fallback (a token of its own) was sent too: look up.
+    """
+    record = {"incarnation": incarnation, "at": _rfc3339(now), "parametersHash": parameters_hash}
+    sent = status.get("createSent")
+    if not isinstance(sent, Mapping) or sent.get("incarnation") != incarnation:
+        if incarnation > 0:
+            return True, record
+        legacy = not isinstance(sent, Mapping) and (
+            bool(status.get("conditions")) or status.get("incarnation") is not None
+        )
+        return legacy, record
+    first = _parse_rfc3339(str(sent.get("at") or ""))
+    changed = sent.get("parametersHash") != parameters_hash
+    if first is None or changed or sent.get("onDemand") or now - first > trust:
+        return True, record
+    return False, dict(sent)
+
+
+def _rfc3339(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_rfc3339(text: str) -> float | None:
+    try:
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+    except ValueError:
+        return None
 
 
 class ResourceGone(Exception):
@@ -827,18 +882,23 @@ class Controller:
             and current.get("status") == "False"
             and current.get("observedGeneration") == resource.generation
         )
-        await self._commit(
-            entry,
-            conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
-            announce={"RegistryAccess": "Warning"},
-        )
         # No group: its region is the spec's (a region left in status by a dropped group does not count).
         region_id = str(desired.spec.region_id or desired.account.defaults.region_id)
         eci = desired.account.client(region_id)
-        if await self._adopt(entry, region_id, desired):
-            return
         incarnation = int(resource.status.get("incarnation") or 0)
         params = {**desired.create_params, "ClientToken": f"{resource.uid}-{incarnation}"}
+        look_up, sent = before_create(
+            resource.status, incarnation, create_hash(params), time.time(), self.settings.client_token_trust
+        )
+        if look_up and await self._adopt(entry, region_id, desired):
+            return
+        # Recorded before the call: a restart after it knows a group may exist that status does not name.
+        await self._commit(
+            entry,
+            fields={"createSent": sent},
+            conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
+            announce={"RegistryAccess": "Warning"},
+        )
         logger.info(
             "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
         )
@@ -864,6 +924,9 @@ class Controller:
                     await self._token_used_up(entry, region_id, desired, incarnation, error)
                     return
         if group_id is None:
+            if not sent.get("onDemand"):
+                # Its token is another one: a restart after it looks groups up by tag first.
+                await self._commit(entry, fields={"createSent": {**sent, "onDemand": True}})
             try:
                 group_id = await self._create_on_demand(entry, eci, region_id, params, incarnation)
             except EciError as on_demand_error:

@@ -2,7 +2,8 @@
 
 It signs and sends requests with the current values of a `Credentials` object (in a worker thread: the
 SDK is synchronous), refreshes them once when ECI refuses them, points requests at ECI_ENDPOINT when
-set, applies time-outs, shares one token bucket per kind of call across the whole operator,
+set, applies time-outs, waits for its own adaptive token bucket per ECI action (one client per account
+and region: `accounts.py`), slowing down when ECI throttles and speeding up again when it stops,
 retries retryable errors with exponential backoff and full jitter, and turns every failure into one
 `EciError` that says whether it is retryable. No message it produces contains a credential.
 """
@@ -10,15 +11,19 @@ retries retryable errors with exponential backoff and full jitter, and turns eve
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextvars
+import functools
 import importlib
 import json
 import logging
+import math
 import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
 from aliyunsdkcore.client import AcsClient
@@ -29,6 +34,7 @@ from acr_eci_operator.errors import OperatorError
 from acr_eci_operator.settings import RateLimit, Settings
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def silence_sdk_logging() -> None:
@@ -80,6 +86,24 @@ CREDENTIALS_REFUSALS = ("InvalidSecurityToken.", "InvalidAccessKeyId.")
 .MismatchWithAccessKey; InvalidAccessKeyId.NotFound, .Inactive): `call` refreshes them and retries once."""
 STS_CALL_ALLOWANCE = 20.0
 """Time an ECI call may spend getting fresh STS credentials first (the STS connect and read time-outs)."""
+CALL_THREADS = 32
+"""Threads that carry ECI calls (the SDK is synchronous), apart from asyncio's default executor (a few
+threads per CPU, which the Kubernetes calls use): a wave at ECI's rate does not queue its calls behind
+each other or behind Kubernetes calls, so a call goes out as soon as its token is taken."""
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _run_in_thread(function: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking function in the ECI threads (with the caller's context variables)."""
+    global _executor
+    if _executor is None:
+        _executor = concurrent.futures.ThreadPoolExecutor(CALL_THREADS, thread_name_prefix="eci-call")
+    context = contextvars.copy_context()
+    return asyncio.get_running_loop().run_in_executor(
+        _executor, functools.partial(context.run, function, *args)
+    )
+
+
 NOT_FOUND_CODES = frozenset(
     {"InvalidParameter.NotFound", "InvalidContainerGroupId.NotFound", "ContainerGroup.NotFound"}
 )
@@ -137,26 +161,109 @@ def backoff_delay(attempt: int, base: float = 0.5, cap: float = 60.0) -> float:
     return random.uniform(0, min(cap, base * (2**attempt)))
 
 
-class TokenBucket:
-    """An asyncio token bucket shared by every caller of one kind of ECI action."""
+DECREASE = 0.7
+"""On a Throttling answer the bucket's refill rate (and burst) is multiplied by this."""
+INCREASE = 0.05
+"""Without throttling, the rate grows back by this share of the configured rate per second (from 0.7 of
+it to all of it in 6 s)."""
+FLOOR = 0.05
+"""The rate never falls below this share of the configured rate."""
+RESERVE_SECONDS = 0.25
+"""The bucket holds fewer tokens than ECI's: the refill of one call's round trip (a moving average of
+the answers' times), and at least of this many seconds. ECI's bucket starts draining when a burst's first
+call arrives, ours when it is sent, so ours runs ahead of ECI's by that call's way there; the reserve
+absorbs it (at 20 per second and fast answers: 5 of the 100 tokens)."""
+RESERVE_SHARE = 0.25
+"""The reserve never takes more than this share of the burst."""
 
-    def __init__(self, limit: RateLimit) -> None:
+
+def is_throttling(code: str) -> bool:
+    """ECI's answers that say the account's flow control refused the call."""
+    return code.startswith("Throttling") or code == "Rejected.Throttling"
+
+
+class TokenBucket:
+    """An adaptive asyncio token bucket for one ECI action of one account and region.
+
+    It starts at the configured limit (ECI's documented one: `rate` per second, `burst` at once). ECI's
+    limits are per account: when another client spends part of the budget, ECI answers Throttling. Each
+    such answer to a call sent after the last decrease multiplies the rate and the burst by `DECREASE`
+    (answers to calls sent before it say nothing about the new rate), down to `FLOOR` of the configured
+    rate, and empties the bucket (ECI's own is empty). While no call is throttled the rate grows back by
+    `INCREASE` of the configured rate per second (additive increase), never above it; the burst follows
+    the rate, less a reserve of one round trip's refill (`RESERVE_SECONDS` at least). `clock` is for
+    tests."""
+
+    def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.clock = clock
         self.rate = limit.rate
-        self.capacity = float(limit.burst)
-        self.tokens = float(limit.burst)
-        self.updated = time.monotonic()
+        self.latency = RESERVE_SECONDS
+        """A moving average of the time ECI took to answer (`answered`)."""
+        self.capacity = self._capacity()
+        self.tokens = self.capacity
+        self.updated = clock()
+        self.decreased_at = -math.inf
+        """When the rate was last decreased."""
+        self.throttled_calls = 0
+        """Throttling answers seen (every one, whether it decreased the rate or not)."""
         self._lock = asyncio.Lock()
 
-    async def acquire(self) -> None:
+    @property
+    def floor(self) -> float:
+        return self.limit.rate * FLOOR
+
+    def _capacity(self) -> float:
+        """The burst, in proportion to the rate, less the reserve (at least one token is left)."""
+        burst = self.limit.burst * self.rate / self.limit.rate
+        reserve = self.rate * max(RESERVE_SECONDS, self.latency)
+        return max(1.0, burst - min(reserve, burst * RESERVE_SHARE))
+
+    def answered(self, seconds: float) -> None:
+        """ECI answered a call (whatever it said) `seconds` after it was sent."""
+        self.latency = 0.8 * self.latency + 0.2 * seconds
+        self.capacity = self._capacity()
+        self.tokens = min(self.tokens, self.capacity)
+
+    def _advance(self, now: float) -> None:
+        elapsed = max(0.0, now - self.updated)
+        self.updated = now
+        if self.rate < self.limit.rate:
+            self.rate = min(self.limit.rate, self.rate + INCREASE * self.limit.rate * elapsed)
+            self.capacity = self._capacity()
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+
+    def take(self, now: float) -> float:
+        """Take a token at `now`: 0 when one was taken, else the seconds until one is due."""
+        self._advance(now)
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate
+
+    def throttled(self, sent_at: float, now: float | None = None) -> bool:
+        """ECI throttled a call sent at `sent_at` (the time `acquire` returned): slow down, unless the
+        call was sent before the last decrease. True when the rate was decreased."""
+        now = self.clock() if now is None else now
+        self.throttled_calls += 1
+        if sent_at < self.decreased_at:
+            return False
+        self._advance(now)
+        self.rate = max(self.floor, self.rate * DECREASE)
+        self.capacity = self._capacity()
+        self.tokens = min(self.tokens, 0.0)
+        self.decreased_at = now
+        return True
+
+    async def acquire(self) -> float:
+        """Wait for a token; the time it was taken (for `throttled`)."""
         async with self._lock:
             while True:
-                now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-                self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
-                    return
-                await asyncio.sleep((1 - self.tokens) / self.rate)
+                now = self.clock()
+                wait = self.take(now)
+                if wait <= 0:
+                    return now
+                await asyncio.sleep(wait)
 
 
 TRANSPORT_CODES = frozenset({"SDK.HttpError", "SDK.ServerUnreachable"})
@@ -215,10 +322,17 @@ class EciClient:
         # The SDK's own time-outs bound each HTTP exchange; this bounds the whole call, whatever hangs
         # (an STS call for fresh credentials included).
         self.call_timeout = settings.connect_timeout + settings.read_timeout + 5.0 + STS_CALL_ALLOWANCE
-        self.mutate_bucket = TokenBucket(settings.mutate_limit)
-        self.describe_bucket = TokenBucket(settings.describe_limit)
+        self.buckets: dict[str, TokenBucket] = {}
+        """One adaptive token bucket per ECI action (ECI limits each action on its own)."""
         self._clients: dict[str, tuple[tuple[str, str], AcsClient]] = {}
         self._clients_lock = threading.Lock()
+
+    def bucket(self, action: str) -> TokenBucket:
+        """The token bucket of an action (made at its first call, from the configured limit)."""
+        bucket = self.buckets.get(action)
+        if bucket is None:
+            bucket = self.buckets[action] = TokenBucket(self.settings.limit(action))
+        return bucket
 
     def _client(self, region_id: str, values: CredentialValues) -> AcsClient:
         """The SDK client of a region, signing with these values' AccessKey pair.
@@ -315,21 +429,33 @@ class EciClient:
     ) -> dict[str, Any]:
         """Send one action, waiting for the shared rate limiter and retrying retryable errors (but those
         in `give_up_on`, which the caller answers itself)."""
-        bucket = self.mutate_bucket if action in MUTATING_ACTIONS else self.describe_bucket
+        bucket = self.bucket(action)
         attempt = 0
         refreshed = False
         while True:
             with metrics.rate_limit_wait("mutate" if action in MUTATING_ACTIONS else "describe"):
-                await bucket.acquire()
+                sent_at = await bucket.acquire()
             try:
                 with metrics.eci_call(action):
-                    return await asyncio.wait_for(
-                        asyncio.to_thread(self._send, action, region_id, params), timeout=self.call_timeout
+                    answer = await asyncio.wait_for(
+                        _run_in_thread(self._send, action, region_id, params), timeout=self.call_timeout
                     )
+                bucket.answered(time.monotonic() - sent_at)
+                return answer
             except TimeoutError:
                 error = EciError(action, "SDK.Timeout", f"no answer within {self.call_timeout:g}s")
             except EciError as raised:
                 error = raised
+                if error.http_status is not None:
+                    bucket.answered(time.monotonic() - sent_at)
+            if is_throttling(error.code) and bucket.throttled(sent_at):
+                logger.info(
+                    "ECI throttled %s (another client shares the account?): now %.2f calls per second "
+                    "(configured %g)",
+                    action,
+                    bucket.rate,
+                    bucket.limit.rate,
+                )
             if is_credentials_refusal(error.code) and not refreshed and error.credentials is not None:
                 # Expired or rotated credentials: one refresh, and one retry if it gave newer ones.
                 refreshed = True

@@ -6,6 +6,7 @@ its finalizer itself."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 from typing import Any
 
@@ -20,6 +21,8 @@ from acr_eci_operator.poller import Leadership, Poller
 from acr_eci_operator.settings import Settings
 
 RESOURCE = (GROUP, VERSION, PLURAL)
+KUBE_CALL_THREADS = 32
+"""Threads of asyncio's default executor, which carries the operator's Kubernetes calls."""
 
 
 @kopf.on.startup()
@@ -27,6 +30,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     config: Settings = memo["settings"]
     settings.posting.level = logging.WARNING
     settings.peering.lifetime = config.peering_lifetime
+    # The Kubernetes calls run in asyncio's default executor (the client is synchronous); a few threads
+    # per CPU would make a wave of new resources queue its reads and status writes behind each other.
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(KUBE_CALL_THREADS, thread_name_prefix="kube-call")
+    )
     if config.metrics_address is not None:
         host, port = config.metrics_address
         try:

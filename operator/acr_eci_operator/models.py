@@ -1826,6 +1826,23 @@ class ContainerStatus:
 
 
 @dataclass(frozen=True)
+class CreateSent:
+    """A CreateContainerGroup the operator sent (written just before the call)."""
+
+    incarnation: int = field(
+        metadata=doc("The incarnation whose ClientToken the create carried.", minimum=0, format="int64")
+    )
+    at: str = field(metadata=doc("When it was first sent (RFC 3339).", format="date-time"))
+    parameters_hash: str | None = field(
+        default=None, metadata=doc("Digest of the parameters it carried (its ClientToken aside).")
+    )
+    on_demand: bool | None = field(
+        default=None,
+        metadata=doc("The on-demand fallback create (a token of its own) was sent too (spec.spot)."),
+    )
+
+
+@dataclass(frozen=True)
 class Condition:
     """A condition in metav1.Condition shape (type, status, reason, message, times, observedGeneration)."""
 
@@ -1927,6 +1944,14 @@ class AcrContainerGroupStatus:
         metadata=doc(
             "The AccessKey id or RAM role ARN whose credentials created (or last saw) the group: the "
             "operator's own, or those of the namespace's credentials Secret. Never a secret."
+        ),
+    )
+    create_sent: CreateSent | None = field(
+        default=None,
+        metadata=doc(
+            "The last create sent to ECI, written before the call: a restart then knows whether a group may "
+            "exist that status does not name yet (its ClientToken is replayed, or groups are looked up by "
+            "tag once ECI may have forgotten the token)."
         ),
     )
     next_capacity: Literal["OnDemand"] | None = field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 REGION_PATTERN = re.compile(r"^[a-z]{2,}-[a-z0-9-]+$")
@@ -20,6 +20,34 @@ class RateLimit:
 
     rate: float
     burst: int
+
+
+MUTATING_ACTIONS = (
+    "CreateContainerGroup",
+    "UpdateContainerGroup",
+    "DeleteContainerGroup",
+    "RestartContainerGroup",
+)
+DOCUMENTED_LIMITS: Mapping[str, RateLimit] = {
+    # The limits page: Create and Delete are token buckets of burst 100 refilled 20 per second.
+    "CreateContainerGroup": RateLimit(20.0, 100),
+    "DeleteContainerGroup": RateLimit(20.0, 100),
+    # The flow-control page counts per 60 s; as a bucket: that rate, and a burst of 100 (200 for the
+    # status calls), so that no 60 s window goes far beyond the count.
+    "UpdateContainerGroup": RateLimit(1000 / 60, 100),
+    "RestartContainerGroup": RateLimit(1000 / 60, 100),
+    "DescribeContainerGroups": RateLimit(2000 / 60, 100),
+    "DescribeContainerGroupStatus": RateLimit(10000 / 60, 200),
+    "DescribeContainerGroupEvents": RateLimit(10000 / 60, 200),
+}
+"""ECI's documented limit of each action (per account and region), the operator's starting rates."""
+OTHER_ACTION_LIMIT = RateLimit(1000 / 60, 100)
+"""The limit of an action not listed above (the flow-control page's smallest)."""
+ACTION_NAME = re.compile(r"^[A-Z][A-Za-z]+$")
+
+
+def _documented_limits() -> dict[str, RateLimit]:
+    return dict(DOCUMENTED_LIMITS)
 
 
 @dataclass(frozen=True)
@@ -42,10 +70,16 @@ class Settings:
     status_poll_interval: float = 2.5
     """ECI_STATUS_POLL_INTERVAL_SECONDS: how often the poller asks for the groups that changed
     (DescribeContainerGroupStatus with SinceSecond): a change shows on the resource within about it."""
-    mutate_limit: RateLimit = RateLimit(rate=16.0, burst=100)
-    """ECI_MUTATE_RATE_PER_SECOND / ECI_MUTATE_BURST: Create, Update, Delete and Restart calls."""
-    describe_limit: RateLimit = RateLimit(rate=33.0, burst=100)
-    """ECI_DESCRIBE_RATE_PER_SECOND / ECI_DESCRIBE_BURST: Describe* calls."""
+    rate_limits: Mapping[str, RateLimit] = field(default_factory=_documented_limits)
+    """The token bucket of each ECI action (one per action, as ECI limits each action on its own), per
+    account and region: ECI's documented limits (`DOCUMENTED_LIMITS`), over which
+    ECI_MUTATE_RATE_PER_SECOND / ECI_MUTATE_BURST set Create, Update, Delete and Restart,
+    ECI_DESCRIBE_RATE_PER_SECOND / ECI_DESCRIBE_BURST every Describe* action, and ECI_RATE_LIMITS
+    (`Action=rate/burst,...`) any one action. The limiter starts at these rates, slows down when ECI
+    answers Throttling (another client shares the account) and comes back to them (`eci.TokenBucket`)."""
+    client_token_trust: float = 300.0
+    """ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS: how long after a create was first sent its ClientToken is
+    trusted to return the group it made; later, groups are looked up by tag before it is sent again."""
     log_format: str = "text"
     """ACR_ECI_LOG_FORMAT: `text` or `json`."""
     log_level: str = "INFO"
@@ -68,6 +102,10 @@ class Settings:
     """ACR_ECI_METRICS_ADDRESS (`run --metrics-address` overrides it): `host:port` on which to serve
     Prometheus metrics at /metrics; unset: no metrics endpoint."""
 
+    def limit(self, action: str) -> RateLimit:
+        """The configured limit of an ECI action."""
+        return self.rate_limits.get(action) or OTHER_ACTION_LIMIT
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read and validate every setting; raise SettingsError naming the first bad variable."""
@@ -83,14 +121,8 @@ class Settings:
             default_v_switch_ids=reader.v_switch_ids("ECI_DEFAULT_VSWITCH_IDS"),
             poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 60.0, minimum=0.1),
             status_poll_interval=reader.number("ECI_STATUS_POLL_INTERVAL_SECONDS", 2.5, minimum=0.1),
-            mutate_limit=RateLimit(
-                rate=reader.number("ECI_MUTATE_RATE_PER_SECOND", 16.0, minimum=0.01),
-                burst=int(reader.number("ECI_MUTATE_BURST", 100, minimum=1)),
-            ),
-            describe_limit=RateLimit(
-                rate=reader.number("ECI_DESCRIBE_RATE_PER_SECOND", 33.0, minimum=0.01),
-                burst=int(reader.number("ECI_DESCRIBE_BURST", 100, minimum=1)),
-            ),
+            rate_limits=reader.rate_limits(),
+            client_token_trust=reader.number("ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS", 300.0, minimum=0.0),
             log_format=reader.choice("ACR_ECI_LOG_FORMAT", ("text", "json"), "text"),
             log_level=reader.choice("ACR_ECI_LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             connect_timeout=reader.number("ECI_CONNECT_TIMEOUT_SECONDS", 5.0, minimum=0.1),
@@ -153,6 +185,39 @@ class _Reader:
             if raw.lower() == choice.lower():
                 return choice
         raise SettingsError(f"{name}={raw!r} must be one of {', '.join(choices)}")
+
+    def rate_limits(self) -> dict[str, RateLimit]:
+        """The documented limits, then the group settings (mutating actions, Describe* actions), then
+        ECI_RATE_LIMITS, each over the one before."""
+        limits = _documented_limits()
+        for prefix, actions in (
+            ("ECI_MUTATE", MUTATING_ACTIONS),
+            ("ECI_DESCRIBE", tuple(a for a in DOCUMENTED_LIMITS if a.startswith("Describe"))),
+        ):
+            for action in actions:
+                limits[action] = RateLimit(
+                    self.number(f"{prefix}_RATE_PER_SECOND", limits[action].rate, minimum=0.01),
+                    int(self.number(f"{prefix}_BURST", limits[action].burst, minimum=1)),
+                )
+        name = "ECI_RATE_LIMITS"
+        raw = self.optional(name)
+        for item in (raw or "").split(","):
+            if not item.strip():
+                continue
+            action, _, value = (part.strip() for part in item.partition("="))
+            rate_text, _, burst_text = (part.strip() for part in value.partition("/"))
+            try:
+                rate = float(rate_text)
+                burst = int(burst_text) if burst_text else (limits.get(action) or OTHER_ACTION_LIMIT).burst
+            except ValueError:
+                rate = burst = 0
+            if not ACTION_NAME.match(action) or rate < 0.01 or burst < 1:
+                raise SettingsError(
+                    f"{name}={raw!r}: {item.strip()!r} is not Action=rate[/burst] "
+                    "(an ECI action name, a rate of at least 0.01 per second, a burst of at least 1)"
+                )
+            limits[action] = RateLimit(rate, burst)
+        return limits
 
     def v_switch_ids(self, name: str) -> tuple[str, ...]:
         raw = self.optional(name)

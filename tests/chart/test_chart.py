@@ -38,6 +38,7 @@ SETTING_ENV = {
     "ECI_MUTATE_BURST",
     "ECI_DESCRIBE_RATE_PER_SECOND",
     "ECI_DESCRIBE_BURST",
+    "ECI_RATE_LIMITS",
     "ACR_ECI_LOG_FORMAT",
     "ACR_ECI_LOG_LEVEL",
     "ACR_ECI_WATCH_SECRETS",
@@ -55,6 +56,7 @@ FULL_VALUES: dict[str, Any] = {
             "mutateBurst": 50,
             "describePerSecond": 0.5,
             "describeBurst": 10,
+            "actions": "CreateContainerGroup=10/50",
         },
     },
     "log": {"format": "json", "level": "DEBUG"},
@@ -189,6 +191,7 @@ def test_env_names_and_values_follow_the_operator_settings(template: Template) -
     assert values["ECI_MUTATE_BURST"] == "50"
     assert values["ECI_DESCRIBE_RATE_PER_SECOND"] == "0.5"
     assert values["ECI_DESCRIBE_BURST"] == "10"
+    assert values["ECI_RATE_LIMITS"] == "CreateContainerGroup=10/50"
     assert values["ACR_ECI_LOG_FORMAT"] == "json"
     assert values["ACR_ECI_LOG_LEVEL"] == "DEBUG"
     assert env["POD_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
@@ -199,10 +202,6 @@ def test_defaults_match_the_operator_defaults_and_leave_optional_settings_out(te
     assert {name: entry.get("value") for name, entry in env.items() if name in SETTING_ENV} == {
         "ECI_POLL_INTERVAL_SECONDS": "60",
         "ECI_STATUS_POLL_INTERVAL_SECONDS": "2.5",
-        "ECI_MUTATE_RATE_PER_SECOND": "16",
-        "ECI_MUTATE_BURST": "100",
-        "ECI_DESCRIBE_RATE_PER_SECOND": "33",
-        "ECI_DESCRIBE_BURST": "100",
         "ACR_ECI_LOG_FORMAT": "text",
         "ACR_ECI_LOG_LEVEL": "INFO",
         "ACR_ECI_WATCH_SECRETS": "true",

@@ -7,14 +7,15 @@ from typing import Any
 import pytest
 
 from eci_emulator.pytest_plugin import EmulatorFixture
-from tests.e2e.conftest import Cluster, acg, wait_for
+from tests.e2e.conftest import GROUP, PLURAL, VERSION, Cluster, acg, wait_for
 from tests.e2e.test_lifecycle import ACR, StartOperator, groups_for, phase_is, web
 
 pytestmark = [pytest.mark.cluster, pytest.mark.e2e]
 
 
+@pytest.mark.parametrize("restart", ["token-known", "token-maybe-forgotten", "status-of-last-release"])
 def test_sigkill_right_after_the_create_was_sent_leaves_exactly_one_group(
-    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator
+    cluster: Cluster, eci_emulator: EmulatorFixture, start_operator: StartOperator, restart: str
 ) -> None:
     # ECI takes 2 s to answer the create: the operator dies while its request is in flight.
     eci_emulator.admin.set_fault("CreateContainerGroup", latency_seconds=2.0, rate=0.0)
@@ -26,18 +27,41 @@ def test_sigkill_right_after_the_create_was_sent_leaves_exactly_one_group(
     # ECI still completes the create; the operator never saw the answer, so status has no group id.
     wait_for(lambda: eci_emulator.admin.requests("CreateContainerGroup"), what="ECI finishing the create")
     assert "containerGroupId" not in cluster.status("web")
+    assert cluster.status("web")["createSent"]["incarnation"] == 0
 
     eci_emulator.admin.clear_faults()
-    restarted = start_operator()
+    eci_emulator.admin.clear_requests()
+    env = {}
+    if restart == "token-maybe-forgotten":
+        env["ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS"] = "0"  # the create was sent longer ago than that
+    elif restart == "status-of-last-release":
+        # The last release recorded no create: a status without createSent may hide one.
+        cluster.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, cluster.namespace, PLURAL, "web", {"status": {"createSent": None}}
+        )
+    restarted = start_operator(**env)
     wait_for(phase_is(cluster, "web", "Running"))
-    assert "adopted group" in restarted.log()
     groups = groups_for(eci_emulator, uid)
     assert len(groups) == 1
     assert cluster.status("web")["containerGroupId"] == groups[0]["ContainerGroupId"]
     # Any create sent after the restart carried the same ClientToken, so ECI returned the same group.
-    assert {r["parameters"]["ClientToken"] for r in eci_emulator.admin.requests("CreateContainerGroup")} == {
+    assert {r["parameters"]["ClientToken"] for r in eci_emulator.admin.requests("CreateContainerGroup")} <= {
         f"{uid}-0"
     }
+    looked_up = [
+        r
+        for r in eci_emulator.admin.requests("DescribeContainerGroups")
+        if r["parameters"].get("Tag.1.Value") == uid
+    ]
+    if restart == "token-known":
+        # ECI still knows the token: the create is sent again and answered with the group it made.
+        assert not looked_up
+        assert "adopted group" not in restarted.log()
+        assert len(eci_emulator.admin.requests("CreateContainerGroup")) == 1
+    else:
+        assert looked_up
+        assert "adopted group" in restarted.log()
+        assert not eci_emulator.admin.requests("CreateContainerGroup")
 
 
 def test_a_burst_of_50_against_throttling_and_20_percent_failures(

@@ -1,4 +1,4 @@
-"""The ECI client's pure parts: error classification, backoff, scrubbing, the token bucket."""
+"""The ECI client's pure parts: error classification, backoff, scrubbing, the adaptive token bucket."""
 
 from __future__ import annotations
 
@@ -7,7 +7,17 @@ import time
 
 import pytest
 
-from acr_eci_operator.eci import EciError, TokenBucket, backoff_delay, is_retryable, scrub
+from acr_eci_operator.eci import (
+    DECREASE,
+    INCREASE,
+    RESERVE_SECONDS,
+    EciError,
+    TokenBucket,
+    backoff_delay,
+    is_retryable,
+    is_throttling,
+    scrub,
+)
 from acr_eci_operator.settings import RateLimit
 
 
@@ -80,3 +90,110 @@ def test_scrub_removes_an_echoed_piece_of_a_config_file() -> None:
     echoed = f"The parameter Volume.1.ConfigFileVolume.ConfigFileToPath.1.Content ({content[:40]}...) is bad"
     assert content[:12] not in scrub(echoed, [content])
     assert scrub("Volume.1.Name ('config') is bad", [content]) == "Volume.1.Name ('config') is bad"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drain(bucket: TokenBucket, now: float) -> int:
+    taken = 0
+    while bucket.take(now) == 0:
+        taken += 1
+    return taken
+
+
+def test_the_bucket_starts_at_the_configured_burst_less_the_reserve_and_at_the_rate() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), clock)
+    assert RESERVE_SECONDS * 20 == 5
+    assert drain(bucket, clock.now) == 95
+    assert bucket.take(clock.now) == pytest.approx(1 / 20)
+    assert drain(bucket, clock.now + 1.0) == 20
+
+
+def test_throttling_multiplies_the_rate_and_burst_down_and_empties_the_bucket() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), clock)
+    sent = clock.now
+    assert bucket.take(sent) == 0
+    assert bucket.throttled(sent, now=sent)
+    assert bucket.rate == pytest.approx(20.0 * DECREASE)
+    assert bucket.capacity == pytest.approx(100 * DECREASE - 20.0 * DECREASE * RESERVE_SECONDS)
+    # A small burst keeps at least three quarters of itself.
+    assert TokenBucket(RateLimit(rate=20.0, burst=5), clock).capacity == pytest.approx(3.75)
+    assert bucket.tokens <= 0
+    # The next token is due one interval of the new rate later.
+    assert bucket.take(sent) == pytest.approx(1 / (20.0 * DECREASE))
+
+
+def test_answers_to_calls_sent_before_a_decrease_do_not_decrease_again() -> None:
+    clock = FakeClock()
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), clock)
+    first, second = clock.now, clock.now + 0.01
+    assert bucket.throttled(second, now=clock.now + 0.1)
+    assert not bucket.throttled(first, now=clock.now + 0.11)
+    assert bucket.rate == pytest.approx(20.0 * DECREASE)
+    assert bucket.throttled_calls == 2
+    # A call sent after the decrease and throttled too: another decrease.
+    assert bucket.throttled(clock.now + 0.2, now=clock.now + 0.3)
+    # (0.2 s of additive increase came in between.)
+    assert bucket.rate == pytest.approx((20.0 * DECREASE + 0.2 * INCREASE * 20.0) * DECREASE)
+
+
+def test_the_rate_never_falls_below_the_floor() -> None:
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), FakeClock())
+    now = 1000.0
+    for _ in range(100):
+        bucket.throttled(now, now=now)
+        now += 0.001
+    assert bucket.rate == pytest.approx(bucket.floor, rel=0.01)
+    assert bucket.floor == pytest.approx(1.0)
+    assert bucket.capacity >= 1.0
+
+
+def test_without_throttling_the_rate_climbs_back_linearly_to_the_configured_one() -> None:
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), FakeClock())
+    bucket.throttled(1000.0, now=1000.0)
+    low = 20.0 * DECREASE
+    bucket.take(1002.0)
+    assert bucket.rate == pytest.approx(low + 2 * INCREASE * 20.0)
+    bucket.take(1003.0)
+    assert bucket.rate == pytest.approx(low + 3 * INCREASE * 20.0)
+    bucket.take(1100.0)
+    assert bucket.rate == 20.0
+    assert bucket.capacity == 95.0
+
+
+@pytest.mark.parametrize(
+    ("code", "throttling"),
+    [
+        ("Throttling", True),
+        ("Throttling.User", True),
+        ("Throttling.Api", True),
+        ("Rejected.Throttling", True),
+        ("ServiceUnavailable", False),
+        ("InvalidParameter", False),
+    ],
+)
+def test_throttling_answers(code: str, throttling: bool) -> None:
+    assert is_throttling(code) is throttling
+
+
+def test_slow_answers_widen_the_reserve_within_a_quarter_of_the_burst() -> None:
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), FakeClock())
+    assert bucket.capacity == 95.0
+    for _ in range(50):
+        bucket.answered(0.5)  # ECI answers in half a second: our bucket may run 10 tokens ahead of it
+    assert bucket.capacity == pytest.approx(90.0, abs=0.1)
+    assert bucket.tokens <= bucket.capacity
+    for _ in range(50):
+        bucket.answered(5.0)
+    assert bucket.capacity == pytest.approx(75.0)
+    for _ in range(50):
+        bucket.answered(0.01)  # fast again: back to the least reserve
+    assert bucket.capacity == pytest.approx(95.0)

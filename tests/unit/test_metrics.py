@@ -122,7 +122,9 @@ def test_a_call_without_an_answer_counts_as_sdk_timeout(fresh: metrics.Metrics) 
 
 
 def test_the_wait_for_the_token_bucket_is_measured(fresh: metrics.Metrics) -> None:
-    settings = Settings(region_id="cn-beijing", describe_limit=RateLimit(rate=10.0, burst=1))
+    settings = Settings(
+        region_id="cn-beijing", rate_limits={"DescribeContainerGroups": RateLimit(rate=10.0, burst=1)}
+    )
     client = EciClient(settings, CREDENTIALS)
     scripted(client, [{}, {}, {}])
 

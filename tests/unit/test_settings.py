@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from acr_eci_operator.settings import RateLimit, Settings, SettingsError
+from acr_eci_operator.settings import DOCUMENTED_LIMITS, RateLimit, Settings, SettingsError
 
 BASE = {"ALIBABA_CLOUD_REGION_ID": "cn-beijing"}
 """Credentials are not Settings' business (tests/unit/test_credentials.py)."""
@@ -13,8 +13,14 @@ def test_defaults_are_the_documented_ones() -> None:
     assert settings.region_id == "cn-beijing"
     assert settings.endpoint is None and settings.endpoint_protocol == "https"
     assert (settings.poll_interval, settings.status_poll_interval) == (60.0, 2.5)
-    assert settings.mutate_limit == RateLimit(16.0, 100)
-    assert settings.describe_limit == RateLimit(33.0, 100)
+    assert settings.limit("CreateContainerGroup") == RateLimit(20.0, 100)
+    assert settings.limit("DeleteContainerGroup") == RateLimit(20.0, 100)
+    assert settings.limit("UpdateContainerGroup") == RateLimit(1000 / 60, 100)
+    assert settings.limit("RestartContainerGroup") == RateLimit(1000 / 60, 100)
+    assert settings.limit("DescribeContainerGroups") == RateLimit(2000 / 60, 100)
+    assert settings.limit("DescribeContainerGroupStatus") == RateLimit(10000 / 60, 200)
+    assert settings.limit("SomeOtherAction") == RateLimit(1000 / 60, 100)
+    assert settings.client_token_trust == 300.0
     assert settings.log_format == "text" and settings.log_level == "INFO"
 
 
@@ -39,8 +45,15 @@ def test_every_variable_is_read() -> None:
     assert settings.default_security_group_id == "sg-abc"
     assert settings.default_v_switch_ids == ("vsw-a", "vsw-b")
     assert (settings.poll_interval, settings.status_poll_interval) == (2.5, 0.5)
-    assert settings.mutate_limit == RateLimit(5.0, 10)
-    assert settings.describe_limit == RateLimit(7.0, 20)
+    for action in (
+        "CreateContainerGroup",
+        "UpdateContainerGroup",
+        "DeleteContainerGroup",
+        "RestartContainerGroup",
+    ):
+        assert settings.limit(action) == RateLimit(5.0, 10)
+    for action in ("DescribeContainerGroups", "DescribeContainerGroupStatus", "DescribeContainerGroupEvents"):
+        assert settings.limit(action) == RateLimit(7.0, 20)
     assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
 
 
@@ -53,6 +66,10 @@ def test_every_variable_is_read() -> None:
         ({"ECI_DEFAULT_VSWITCH_IDS": ",".join(f"vsw-{i}" for i in range(11))}, "ECI_DEFAULT_VSWITCH_IDS"),
         ({"ECI_POLL_INTERVAL_SECONDS": "soon"}, "ECI_POLL_INTERVAL_SECONDS"),
         ({"ECI_MUTATE_BURST": "0"}, "ECI_MUTATE_BURST"),
+        ({"ECI_RATE_LIMITS": "CreateContainerGroup=fast"}, "ECI_RATE_LIMITS"),
+        ({"ECI_RATE_LIMITS": "CreateContainerGroup=10/0"}, "ECI_RATE_LIMITS"),
+        ({"ECI_RATE_LIMITS": "create=10/5"}, "ECI_RATE_LIMITS"),
+        ({"ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS": "-1"}, "ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS"),
         ({"ACR_ECI_LOG_FORMAT": "xml"}, "ACR_ECI_LOG_FORMAT"),
     ],
 )
@@ -70,3 +87,25 @@ def test_no_credential_is_read_or_required_here() -> None:
         }
     )
     assert "very-secret-value" not in repr(settings)
+
+
+def test_a_group_setting_keeps_the_documented_value_it_does_not_set() -> None:
+    settings = Settings.from_env({**BASE, "ECI_MUTATE_RATE_PER_SECOND": "8"})
+    assert settings.limit("CreateContainerGroup") == RateLimit(8.0, 100)
+    assert settings.limit("UpdateContainerGroup") == RateLimit(8.0, 100)
+    assert settings.limit("DescribeContainerGroups") == DOCUMENTED_LIMITS["DescribeContainerGroups"]
+
+
+def test_one_action_is_set_over_its_group() -> None:
+    settings = Settings.from_env(
+        {
+            **BASE,
+            "ECI_MUTATE_RATE_PER_SECOND": "8",
+            "ECI_RATE_LIMITS": "CreateContainerGroup=12/40, DescribeContainerGroupStatus=50",
+            "ACR_ECI_CLIENT_TOKEN_TRUST_SECONDS": "60",
+        }
+    )
+    assert settings.limit("CreateContainerGroup") == RateLimit(12.0, 40)
+    assert settings.limit("DeleteContainerGroup") == RateLimit(8.0, 100)
+    assert settings.limit("DescribeContainerGroupStatus") == RateLimit(50.0, 200)
+    assert settings.client_token_trust == 60.0
