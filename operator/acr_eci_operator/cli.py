@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
 import dataclasses
 import logging
 import os
@@ -72,26 +71,8 @@ def configure_logging(settings: Settings) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
-M_ARENA_MAX = -8
-"""glibc's mallopt parameter for the number of malloc arenas."""
-
-
-def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """glibc gives threads that allocate arenas of their own (up to 8 per core) and keeps what was freed
-    in them: with the ECI and Kubernetes call threads, the resident size would follow the number of
-    threads, not the work. Two arenas keep it near what is in use. MALLOC_ARENA_MAX, when set, wins.
-    Must run before the threads start; True when the limit was set."""
-    if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
-        return False
-    try:
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):  # not glibc
-        return False
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    limit_malloc_arenas()
     try:
         settings = Settings.from_env(os.environ)
         source = source_from_env(os.environ)

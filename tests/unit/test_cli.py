@@ -61,12 +61,3 @@ def test_unusable_credential_files_stop_start_up_naming_the_file(
     monkeypatch.setenv("ALIBABA_CLOUD_REGION_ID", "cn-beijing")
     assert main(["run", "--all-namespaces"]) == 2
     assert f"{tmp_path}/accessKeySecret is missing or empty" in capsys.readouterr().err
-
-
-def test_malloc_arenas_are_limited_before_any_thread_starts(monkeypatch: pytest.MonkeyPatch) -> None:
-    from acr_eci_operator.cli import limit_malloc_arenas
-
-    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert limit_malloc_arenas() is True  # glibc on Linux: mallopt accepted the limit
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert limit_malloc_arenas() is False  # the environment's own setting wins
