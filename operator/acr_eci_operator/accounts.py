@@ -103,6 +103,11 @@ class Accounts:
     def all(self) -> list[Account]:
         return [self.own, *self._by_data.values()]
 
+    def retain(self, in_use: list[Account]) -> None:
+        """Forget the accounts no resource uses any more (their namespace or Secret went)."""
+        kept = {id(account) for account in in_use}
+        self._by_data = {d: a for d, a in self._by_data.items() if id(a) in kept}
+
     def resolve(self, namespace: str, name: str, explicit: bool, data: Mapping[str, bytes] | None) -> Account:
         """The account of a resource whose credentials Secret `namespace/name` holds `data` (None: no
         such Secret). Raises OperatorError naming the Secret (and the key) when it cannot serve."""

@@ -268,6 +268,12 @@ class Entry:
     """The credentials Secret the resource's account comes from (whether it exists or not)."""
     account: Account | None = None
     """The account resolved from that Secret, until it changes."""
+    account_stale: bool = False
+    """The Secret changed since `account` was resolved: it is resolved again at the next reconcile, and
+    until then (or while the new content cannot be used) the groups are observed with the old one."""
+    account_identity: str | None = None
+    """The identity of the last account resolved (kept while `account` is being resolved again): the
+    observation held was made with it."""
     reference_changes: int = 0
     """Grows with every change of one of those objects: a desired state read across one is not kept."""
     task: asyncio.Task[None] | None = None
@@ -291,6 +297,8 @@ class Target:
     epoch: int
     eci: EciClient | None = field(default=None, compare=False)
     """The client of the resource's account in that region."""
+    identity: str = ""
+    """That account's identity: an answer is kept only while the resource is still served by it."""
 
 
 def create_hash(params: Mapping[str, str]) -> str:
@@ -417,7 +425,7 @@ class Controller:
             if entry is not None:
                 entry.desired = None
                 if key == entry.credentials_key:
-                    entry.account = None
+                    entry.account_stale = True
                 entry.reference_changes += 1
                 entry.attempts = 0
                 self.kick(entry, f"{kind} {namespace}/{name} changed")
@@ -467,18 +475,23 @@ class Controller:
             account = entry.account
             if group_id and entry.epoch % 2 == 0 and account is not None:
                 region_id = entry.region_id(account.defaults.region_id)
-                targets.append(Target(uid, region_id, group_id, entry.epoch, account.client(region_id)))
+                targets.append(
+                    Target(uid, region_id, group_id, entry.epoch, account.client(region_id), account.identity)
+                )
         return targets
 
-    def observed(self, target: Target, group: Mapping[str, Any] | None) -> None:
-        """What ECI reported for a target (None: absent, confirmed by a second Describe by id)."""
+    def observed(self, target: Target, group: Mapping[str, Any] | None) -> bool:
+        """What ECI reported for a target (None: absent, confirmed by a second Describe by id); whether
+        the answer was kept."""
         entry = self.entries.get(target.uid)
         if (
             entry is None
             or entry.epoch != target.epoch
             or entry.container_group_id != target.container_group_id
         ):
-            return  # a mutating call was sent since the request began: the answer may predate it
+            return False  # a mutating call was sent since the request began: the answer may predate it
+        if target.identity and target.identity != entry.account_identity:
+            return False  # asked with credentials that no longer serve the resource
         entry.observation_failed_since = None
         phase = None if group is None else str(group.get("Status") or "Unknown")
         owned = group is None or _tags(group).get(TAG_UID) == entry.resource.uid
@@ -493,6 +506,7 @@ class Controller:
         entry.observation, entry.group, entry.view = observation, group, view
         if changed or fresh_events or stale_unknown:
             self.kick(entry, "observation")
+        return True
 
     def _unposted_events(self, entry: Entry, group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         """ECI events of the group not yet re-posted. ECI stamps events to the second: those at or after
@@ -568,10 +582,11 @@ class Controller:
     def resync(self) -> None:
         """Reconcile every resource held (a periodic safety net: one missed wake-up, or a resource that
         vanished while the watch was down, is caught within a resync period)."""
+        self.accounts.retain([entry.account for entry in self.entries.values() if entry.account is not None])
         for entry in list(self.entries.values()):
             if not self.settings.watch_secrets and any(key[0] == "Secret" for key in entry.references):
                 entry.desired = None  # Secrets are not watched: read them again
-                entry.account = None
+                entry.account_stale = True
             self.kick(entry, "resync")
 
     def summary(self) -> dict[str, Any]:
@@ -737,7 +752,7 @@ class Controller:
         resource = entry.resource
         name, explicit = credentials_secret(resource.namespace, resource.annotations)
         key: ObjectKey = ("Secret", resource.namespace, name)
-        if entry.account is not None and entry.credentials_key == key:
+        if entry.account is not None and entry.credentials_key == key and not entry.account_stale:
             return entry.account
         changes = entry.reference_changes
         if entry.credentials_key != key:
@@ -745,8 +760,14 @@ class Controller:
             self._reindex(entry)  # before the read: a change after it is then always noticed
         data = await self.kube.object_data("Secret", resource.namespace, name)
         account = self.accounts.resolve(resource.namespace, name, explicit, data)
-        if entry.reference_changes == changes:
-            entry.account = account
+        if entry.account_identity is not None and entry.account_identity != account.identity:
+            # Another identity (a rotated key, or another account): what the old one saw proves nothing
+            # about what this one sees.
+            self._forget_observation(entry)
+        entry.account_identity = account.identity
+        entry.account = account
+        # A change that landed during the read is read again (its wake-up is pending).
+        entry.account_stale = entry.reference_changes != changes
         return account
 
     async def _desired(self, entry: Entry) -> DesiredState:
@@ -1192,6 +1213,18 @@ class Controller:
             region_id = entry.region_id(account.defaults.region_id)
             eci = account.client(region_id)
             found = await eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+            made_by = resource.status.get("account")
+            if not found and made_by and made_by != account.identity and entry.container_group_id:
+                # Made with other credentials (the Secret went, or names another account): not finding
+                # the group with these proves nothing, and dropping the finalizer could leave it running.
+                raise OperatorError(
+                    "AccountChanged",
+                    f"container group {entry.container_group_id} was created with {made_by}, and the "
+                    f"credentials now in use ({account.identity}) may not see it: put the credentials of "
+                    f"{made_by} back to delete it, or set spec.deletionPolicy: Orphan to let the resource "
+                    "go and leave the group as it is",
+                    retryable=True,
+                )
         except OperatorError as error:
             if not orphan:
                 raise

@@ -200,7 +200,8 @@ class Poller:
             await self._resync(key, targets)  # nothing listed yet: a full listing first
             return
         # Whole seconds, and a margin for the two clocks and the time the last answer took.
-        since = math.ceil(started - last) + SINCE_MARGIN_SECONDS
+        # At most two full listings' time: what is older, the listing covers (but a new event alone).
+        since = min(math.ceil(started - last), math.ceil(2 * self.interval)) + SINCE_MARGIN_SECONDS
         try:
             items = await eci.describe_container_group_status(region_id, since_second=since)
         except OperatorError as error:
@@ -288,8 +289,9 @@ class Poller:
                 continue
             for target in batch:
                 group = found.get(target.container_group_id)
-                if group is not None or target.container_group_id in gone:
-                    self.controller.observed(target, group)
+                if (group is not None or target.container_group_id in gone) and self.controller.observed(
+                    target, group
+                ):
                     described.add(target.container_group_id)
         return described
 

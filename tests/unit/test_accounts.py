@@ -82,3 +82,12 @@ def test_a_malformed_secret_is_named_with_its_key_and_never_quoted(data: dict[st
     assert caught.value.reason == "InvalidCredentials" and not caught.value.retryable
     assert "Secret ns/acr-eci-credentials" in caught.value.message and key in caught.value.message
     assert "team-secret-value-1234" not in caught.value.message
+
+
+def test_accounts_no_resource_uses_are_forgotten() -> None:
+    held = accounts()
+    used = held.resolve("team-a", "acr-eci-credentials", False, TEAM)
+    held.resolve("team-b", "acr-eci-credentials", False, TEAM)
+    assert len(held.all()) == 3
+    held.retain([used])
+    assert held.all() == [held.own, used]
