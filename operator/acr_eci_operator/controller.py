@@ -271,9 +271,6 @@ class Entry:
     account_stale: bool = False
     """The Secret changed since `account` was resolved: it is resolved again at the next reconcile, and
     until then (or while the new content cannot be used) the groups are observed with the old one."""
-    account_identity: str | None = None
-    """The identity of the last account resolved (kept while `account` is being resolved again): the
-    observation held was made with it."""
     reference_changes: int = 0
     """Grows with every change of one of those objects: a desired state read across one is not kept."""
     task: asyncio.Task[None] | None = None
@@ -297,8 +294,8 @@ class Target:
     epoch: int
     eci: EciClient | None = field(default=None, compare=False)
     """The client of the resource's account in that region."""
-    identity: str = ""
-    """That account's identity: an answer is kept only while the resource is still served by it."""
+    account: Account | None = field(default=None, compare=False)
+    """That account: an answer is kept only while the resource is still served by it."""
 
 
 def create_hash(params: Mapping[str, str]) -> str:
@@ -476,7 +473,7 @@ class Controller:
             if group_id and entry.epoch % 2 == 0 and account is not None:
                 region_id = entry.region_id(account.defaults.region_id)
                 targets.append(
-                    Target(uid, region_id, group_id, entry.epoch, account.client(region_id), account.identity)
+                    Target(uid, region_id, group_id, entry.epoch, account.client(region_id), account)
                 )
         return targets
 
@@ -490,7 +487,7 @@ class Controller:
             or entry.container_group_id != target.container_group_id
         ):
             return False  # a mutating call was sent since the request began: the answer may predate it
-        if target.identity and target.identity != entry.account_identity:
+        if target.account is not None and target.account is not entry.account:
             return False  # asked with credentials that no longer serve the resource
         entry.observation_failed_since = None
         phase = None if group is None else str(group.get("Status") or "Unknown")
@@ -760,11 +757,11 @@ class Controller:
             self._reindex(entry)  # before the read: a change after it is then always noticed
         data = await self.kube.object_data("Secret", resource.namespace, name)
         account = self.accounts.resolve(resource.namespace, name, explicit, data)
-        if entry.account_identity is not None and entry.account_identity != account.identity:
+        previous = entry.account
+        if previous is not None and previous is not account and previous.identity != account.identity:
             # Another identity (a rotated key, or another account): what the old one saw proves nothing
             # about what this one sees.
             self._forget_observation(entry)
-        entry.account_identity = account.identity
         entry.account = account
         # A change that landed during the read is read again (its wake-up is pending).
         entry.account_stale = entry.reference_changes != changes

@@ -218,3 +218,30 @@ def test_a_change_seen_while_a_refused_call_was_in_flight_is_not_lost() -> None:
         assert entry.observation is not None and entry.observation.phase == "Failed", entry.observation
 
     asyncio.run(run())
+
+
+def test_answers_are_kept_after_the_operators_own_access_key_files_rotate(tmp_path: Any) -> None:
+    """Own credentials from files: a rotated key is the same account, and its answers still count."""
+    from acr_eci_operator.credentials import FileCredentials, source_from_env
+
+    def write(key_id: str) -> None:
+        (tmp_path / "accessKeyId").write_text(key_id)
+        (tmp_path / "accessKeySecret").write_text("own-secret")
+
+    async def run() -> None:
+        write("LTAIownOld")
+        own = FileCredentials(source_from_env({"ACR_ECI_CREDENTIALS_DIR": str(tmp_path)}), check_interval=0)
+        kube = FakeKube()
+        kube.secret = None  # no namespace credentials: the operator's own serve
+        ctl = Controller(SETTINGS, Accounts(SETTINGS, own), kube, noop, active=False)
+        entry = ctl.entries[UID] = Entry(Resource.from_body(kube.body))
+        await ctl._account(entry)
+        kube.body["status"] = {"containerGroupId": "eci-1", "regionId": "cn-beijing"}
+        entry.resource = Resource.from_body(kube._bump())
+        write("LTAIownNew")
+        assert own.current().access_key_id == "LTAIownNew"  # the next ECI call signs with the new key
+        (target,) = ctl.targets()
+        assert ctl.observed(target, group("Failed"))
+        assert entry.observation is not None and entry.observation.phase == "Failed"
+
+    asyncio.run(run())
