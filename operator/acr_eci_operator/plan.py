@@ -57,6 +57,8 @@ UID_PLACEHOLDER = "<resource uid>"
 DIGEST_PLACEHOLDER = "<digest of the group id and content>"
 PLACEHOLDER = re.compile(r"^<from (secret|configmap) [^<>/]+/[^<>]+>$")
 DEFAULT_NAMESPACE = "default"
+VOLUME_FIELD = re.compile(r"^volumes\[([^\]]+)\]\.")
+"""A create-only setting of one volume in status.applied (`volumes[tls].secret.defaultMode`)."""
 
 EXIT_PLANNED, EXIT_FINDINGS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -353,14 +355,10 @@ def plan_live(
         and known.applied_hash
     ):
         desired = dataclasses.replace(desired, digest=known.applied_hash)
-    applied = known.applied or {}
-    if (
-        "volumes" in desired.immutable
-        and "volumes" in applied
-        and live_spec is not None
-        and spec.volumes == live_spec.volumes
-    ):
-        desired = dataclasses.replace(desired, immutable={**desired.immutable, "volumes": applied["volumes"]})
+    if live_spec is not None and known.applied is not None:
+        desired = dataclasses.replace(
+            desired, immutable=_read_from_status(desired.immutable, known.applied, spec, live_spec)
+        )
     observation = (
         planner.Observation(known.container_group_id, known.last_phase)
         if known.container_group_id and known.last_phase
@@ -397,6 +395,28 @@ def plan_live(
                 else "status holds no digest of what the group was given (an adopted group): it is updated to the spec"
             )
     return finding
+
+
+def _read_from_status(
+    immutable: Mapping[str, str],
+    applied: Mapping[str, str],
+    spec: models.AcrContainerGroupSpec,
+    live_spec: models.AcrContainerGroupSpec,
+) -> dict[str, str]:
+    """The immutable fields, those that depend on what Secrets and ConfigMaps hold (file modes of a volume
+    whose keys plan does not know; the digest of the volumes while one is a disk) taken from status when
+    the spec leaves that volume as the live spec has it: status recorded them from the objects' content."""
+    live_volumes = {volume.name: volume for volume in live_spec.volumes}
+    unchanged = {volume.name for volume in spec.volumes if live_volumes.get(volume.name) == volume}
+
+    def from_status(key: str) -> bool:
+        if key == "volumes":
+            return spec.volumes == live_spec.volumes
+        match = VOLUME_FIELD.match(key)
+        return match is not None and match.group(1) in unchanged
+
+    kept = {key: value for key, value in immutable.items() if not from_status(key)}
+    return kept | {key: value for key, value in applied.items() if from_status(key)}
 
 
 def _set(finding: Finding, result: planner.Plan, message: str) -> None:
