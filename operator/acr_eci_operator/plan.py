@@ -369,7 +369,7 @@ def plan_live(
         finding.changes = _changes(
             planner.mutable_parameters(live_params), planner.mutable_parameters(params)
         )
-    _set(finding, result, "")
+    _set(finding, result, _DEFAULT_MESSAGES.get(result.action, "").format(group=known.container_group_id))
     if result.action is planner.Action.CREATE:
         finding.sent = shown(params)
     elif result.action is planner.Action.RECREATE:
@@ -417,6 +417,13 @@ def _read_from_status(
 
     kept = {key: value for key, value in immutable.items() if not from_status(key)}
     return kept | {key: value for key, value in applied.items() if from_status(key)}
+
+
+_DEFAULT_MESSAGES = {
+    planner.Action.CREATE: "status names no group: one is created (CreateContainerGroup)",
+    planner.Action.UPDATE: "container group {group} is updated in place (UpdateContainerGroup)",
+}
+"""What plan says of an action the planner gives no message for."""
 
 
 def _set(finding: Finding, result: planner.Plan, message: str) -> None:
@@ -578,9 +585,11 @@ def render(findings: Sequence[Finding], live: bool) -> str:
             lines.append(f"  note: {note}")
         parameters = finding.sent if live else finding.parameters
         if parameters:
+            indent = "  "
             if live:
                 lines.append("  sends:")
-            lines.extend(f"  {key} = {value}" for key, value in parameters.items())
+                indent = "    "
+            lines.extend(f"{indent}{key} = {value}" for key, value in parameters.items())
     return "\n".join(lines) + "\n"
 
 
