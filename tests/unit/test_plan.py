@@ -37,11 +37,7 @@ def operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, value)
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-    if stdin is not None:
-        import sys
-
-        sys.stdin = io.StringIO(stdin)
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(["plan", *argv])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -204,12 +200,13 @@ def test_an_invalid_spec_exits_1_naming_the_field_and_line(
 
 
 def test_standard_input_and_a_whole_object_that_is_not_among_the_inputs(
-    operator_env: None, capsys: pytest.CaptureFixture[str]
+    operator_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = INVALID.replace("  restartPolicy: Sometimes\n", "").replace(
         "      env:\n", "      envFrom:\n        - secretRef: {name: everything}\n      env:\n"
     )
-    code, out, _ = run(capsys, "-", stdin=text)
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code, out, _ = run(capsys, "-")
     assert code == 0
     assert out.startswith("-#0 default/web\n")
     assert "  Container.1.EnvironmentVar.1.Value = <from secret api/token>\n" in out
