@@ -43,8 +43,12 @@ class ReferenceUnreadable(OperatorError):
         )
 
 
-def load_api_client() -> client.ApiClient:
-    """In-cluster configuration when running in a pod, KUBECONFIG otherwise (as kopf does)."""
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster configuration when running in a pod, KUBECONFIG otherwise (as kopf does); a kubeconfig
+    file given explicitly is used as it is."""
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return client.ApiClient()
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:

@@ -15,10 +15,13 @@ The controller carries the plan out and asks again until the plan is one that en
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from acr_eci_operator import mapping
+from acr_eci_operator import mapping, models
 
 UPDATABLE_PHASES = frozenset({"Pending", "Running"})
 """UpdateContainerGroup accepts only groups in these phases."""
@@ -123,6 +126,69 @@ class Plan:
     message: str = ""
     changed: tuple[str, ...] = field(default=())
     """Immutable fields that changed, for Recreate and Refuse."""
+
+
+IMMUTABLE_WIRE_FIELDS = (
+    "ContainerGroupName",
+    "RegionId",
+    "ZoneId",
+    "SecurityGroupId",
+    "VSwitchId",
+    "InstanceType",
+)
+"""CreateContainerGroup parameters that UpdateContainerGroup cannot change (left out of applied_hash)."""
+
+
+def mutable_parameters(params: Mapping[str, str]) -> dict[str, str]:
+    """The create parameters UpdateContainerGroup can change: what `applied_hash` digests."""
+    return {k: v for k, v in params.items() if k not in IMMUTABLE_WIRE_FIELDS and k != "ClientToken"}
+
+
+def applied_hash(params: Mapping[str, str]) -> str:
+    """A digest of everything UpdateContainerGroup can change (secret values included, so rotation shows)."""
+    return hashlib.sha256(json.dumps(mutable_parameters(params), sort_keys=True).encode()).hexdigest()[:32]
+
+
+def desired_from(
+    spec: models.AcrContainerGroupSpec,
+    *,
+    raw_spec: Mapping[str, Any],
+    annotations: Mapping[str, str],
+    generation: int,
+    create_params: Mapping[str, str],
+    account: str | None,
+) -> Desired:
+    """What a resource asks for, from its parsed and raw spec and its create parameters (Secrets and
+    ConfigMaps read): the one builder of `Desired` (the controller and `plan` call it)."""
+    return Desired(
+        generation=generation,
+        digest=applied_hash(create_params),
+        immutable=mapping.immutable_fields(raw_spec) | mapping.create_only_fields(spec, create_params),
+        restart_policy=spec.restart_policy,
+        update_strategy=spec.update_strategy,
+        removables=frozenset(mapping.present_removables(spec, annotations)),
+        active_deadline=spec.active_deadline_seconds is not None,
+        spot_fallback=spec.spot is not None and bool(spec.spot.fallback_to_on_demand),
+        account=account,
+    )
+
+
+def known_from(status: Mapping[str, Any]) -> Known:
+    """What a resource's status says was done, as the status writer stored it: the one builder of `Known`
+    (the controller and `plan` call it)."""
+    applied = status.get("applied")
+    return Known(
+        container_group_id=str(status.get("containerGroupId") or "") or None,
+        applied=dict(applied) if isinstance(applied, Mapping) else None,
+        applied_hash=status.get("appliedHash"),
+        observed_generation=status.get("observedGeneration"),
+        last_phase=status.get("phase"),
+        applied_lists=(
+            frozenset(status["appliedLists"]) if isinstance(status.get("appliedLists"), list) else None
+        ),
+        capacity=status.get("capacity"),
+        account=status.get("account"),
+    )
 
 
 def plan(desired: Desired, known: Known, observation: Observation | None) -> Plan:
