@@ -44,6 +44,7 @@ from acr_eci_operator.models import (
 __all__ = [
     "IMMUTABLE_FIELDS",
     "REDACTED",
+    "UNCOVERED_CONSEQUENCE",
     "Defaults",
     "Objects",
     "UncoveredImage",
@@ -94,6 +95,17 @@ class UncoveredImage:
     domain: str
     why: str = ""
     """Why each AcrRegistryInfo entry does not cover the image (empty when there is none)."""
+
+    @property
+    def problem(self) -> str:
+        """What is wrong with the field, as the RegistryAccess condition and the linter say it."""
+        return f"{self.image}: no AcrRegistryInfo entry or imageRegistryCredentials covers {self.domain}" + (
+            f" ({self.why})" if self.why else ""
+        )
+
+
+UNCOVERED_CONSEQUENCE = "the pull fails unless the instance belongs to the same account"
+"""Why an uncovered image is a warning, not an error: ECI may still pull it."""
 
 
 def format_float(value: float) -> str:
