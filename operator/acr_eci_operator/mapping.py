@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acr_eci_operator.models import (
+    ANNOTATION_INSTANCE_ID,
     ANNOTATION_INSTANCE_IDS,
     GROUP_NAME_PATTERN,
     IMMUTABLE_FIELDS,
@@ -128,8 +129,12 @@ def effective_registries(
             listed.add(registry.instance_id)
             registries.append(registry)
     if len(registries) > MAX_ACR_REGISTRY_INFOS:
+        # (named by the annotation that adds the entries: -ids when set, else -id)
+        annotation = (
+            ANNOTATION_INSTANCE_IDS if ANNOTATION_INSTANCE_IDS in annotations else ANNOTATION_INSTANCE_ID
+        )
         raise SpecError(
-            f"metadata.annotations[{ANNOTATION_INSTANCE_IDS}]",
+            f"metadata.annotations[{annotation}]",
             f"{len(registries)} ACR instances in all with spec.acrRegistryInfos; at most "
             f"{MAX_ACR_REGISTRY_INFOS} AcrRegistryInfo entries can be sent",
         )
