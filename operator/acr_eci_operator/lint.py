@@ -5,8 +5,9 @@ Each resource goes through two layers, in the order a cluster would take it:
 
 1. what the apiserver refuses on a create (`admission`): the apiVersion's version, keys given twice
    (kubectl's strict decoding), ObjectMeta's rules, the CRD's structural schema (`schema_check`, over the
-   schema `crd` generates from the models) and its CEL rules (`cel_offline`, cel-python). Transition
-   rules (those reading `oldSelf`) cannot fire on a create and are not run.
+   schema `crd` generates from the models) and its CEL rules (`cel_offline`, cel-python), unless a schema
+   error stops them, as it stops the apiserver's (`schema_check.BLOCKING`: fix those first, then lint
+   again). Transition rules (those reading `oldSelf`) cannot fire on a create and are not run.
 2. what the operator refuses or warns about once the resource is stored (`operator_checks`), run only on
    a resource the apiserver would accept (the operator never sees another): the k8s.aliyun.com/acr-instance-id(s)
    annotations, the operator's own parse of the spec (`AcrContainerGroupSpec.from_dict`: the few rules the
@@ -196,6 +197,8 @@ def admission(manifest: Manifest, cel_rules: CelRules) -> list[Problem]:
     errors, kept = schema_check.check(schema, manifest.body)
     problems += [Problem(error.field, error.message, f"schema.{error.code}") for error in errors]
     kept["metadata"] = {"name": manifest.name or _generate_name(metadata)}
+    if any(error.code in schema_check.BLOCKING for error in errors):
+        return problems  # the apiserver runs no CEL rule then either
     for violation in cel_rules(schema, kept):
         # A rule that could not be evaluated reads a field already reported (missing or of another type).
         if violation.evaluated or not problems:

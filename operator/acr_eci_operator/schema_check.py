@@ -63,6 +63,12 @@ QUALIFIED_NAME_PATTERN = r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$"
 LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
 
 
+BLOCKING = frozenset({"type", "required", "enum", "maxLength", "maxItems", "maxProperties"})
+"""Errors after which the apiserver does not run the CEL rules (apiextensions-apiserver's
+`hasBlockingErr`: a wrong type, a missing required field, an unsupported enum value, too long, too many;
+it answers "some validation rules were not checked because the object was invalid" instead)."""
+
+
 @dataclass(frozen=True)
 class SchemaError:
     """One refusal: the field as the apiserver names it (`spec.containers[0].image`), a message, and the
