@@ -24,6 +24,7 @@ input (a file that cannot be read, a YAML syntax error) or cel-python missing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -193,7 +194,7 @@ def admission(manifest: Manifest, cel_rules: CelRules) -> list[Problem]:
         Problem(error.field, error.message, f"metadata.{error.code}")
         for error in schema_check.metadata_errors(metadata)
     ]
-    schema = crd.open_api_schema()
+    schema = _schema()
     errors, kept = schema_check.check(schema, manifest.body)
     problems += [Problem(error.field, error.message, f"schema.{error.code}") for error in errors]
     kept["metadata"] = {"name": manifest.name or _generate_name(metadata)}
@@ -204,6 +205,12 @@ def admission(manifest: Manifest, cel_rules: CelRules) -> list[Problem]:
         if violation.evaluated or not problems:
             problems.append(Problem(violation.field, violation.message, "cel"))
     return problems
+
+
+@functools.cache
+def _schema() -> Mapping[str, Any]:
+    """The CRD's schema, generated once per run (read, never changed)."""
+    return crd.open_api_schema()
 
 
 class _AnyKey(Mapping[str, bytes]):
