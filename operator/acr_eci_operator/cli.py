@@ -1,5 +1,6 @@
-"""`acr-eci-operator run`: validate the settings, configure logging, and run the kopf operator; `plan`: the
-ECI parameters and the operator's next action for manifests, before they are applied."""
+"""`acr-eci-operator run`: validate the settings, configure logging, and run the kopf operator.
+`lint`: check AcrContainerGroup manifests offline (`acr_eci_operator.lint`); `plan`: the ECI parameters and
+the operator's next action for manifests, before they are applied (`acr_eci_operator.plan`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import sys
 
 import kopf
 
-from acr_eci_operator import plan
+from acr_eci_operator import lint, plan
 from acr_eci_operator.credentials import (
     ENV_STS_ENDPOINT,
     CredentialsError,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its annotation eci.acr-operator.dev/credentials-from names), never with the operator's own",
     )
     plan.add_parser(commands)
+    lint.add_parser(commands)
     return parser
 
 
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "plan":
         return plan.main(args)
+    if args.command == "lint":
+        return lint.main(args)
     try:
         settings = Settings.from_env(os.environ)
         source = source_from_env(os.environ)

@@ -1413,11 +1413,7 @@ def _registry_access(
             generation,
         )
     message = (
-        "; ".join(
-            f"{image.field} {image.image}: no AcrRegistryInfo entry or imageRegistryCredentials covers {image.domain}"
-            + (f" ({image.why})" if image.why else "")
-            for image in uncovered
-        )
-        + " (the pull fails unless the instance belongs to the same account)"
+        "; ".join(f"{image.field} {image.problem}" for image in uncovered)
+        + f" ({mapping.UNCOVERED_CONSEQUENCE})"
     )
     return condition("RegistryAccess", False, "AcrRegistryInfoMissing", message, generation)

@@ -174,6 +174,12 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+def open_api_schema() -> dict[str, Any]:
+    """The served version's openAPIV3Schema: what the apiserver validates a resource against."""
+    schema: dict[str, Any] = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
 def render_crd() -> str:
     """The CRD as the YAML text committed under crds/."""
     return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=110, allow_unicode=True)

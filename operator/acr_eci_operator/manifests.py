@@ -8,8 +8,9 @@ and its node tree, so that a finding can name the line of the field it is about.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -23,7 +24,7 @@ SUFFIXES = (".yaml", ".yml", ".json")
 """Files a folder is searched for (recursively, in sorted order); a file named explicitly is read whatever
 its name."""
 
-_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
 
 
 class InputError(Exception):
@@ -93,8 +94,13 @@ class Manifest:
 
 
 def parse_field(field: str) -> list[str | int]:
-    """`spec.containers[0].image` -> ['spec', 'containers', 0, 'image']."""
-    return [int(index) if index else name for name, index in _PATH_PART.findall(field)]
+    """`spec.containers[0].image` -> ['spec', 'containers', 0, 'image']; a key in brackets that is not a
+    number is a map key, as the apiserver and the models name them: `metadata.annotations[a.io/b]` ->
+    ['metadata', 'annotations', 'a.io/b']."""
+    parts: list[str | int] = []
+    for name, key in _PATH_PART.findall(field):
+        parts.append(name if name else int(key) if key.isdigit() else key)
+    return parts
 
 
 def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, int] | None:
@@ -103,30 +109,73 @@ def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, int] | None:
             item = node.value[part]
             return item, item.start_mark.line + 1
         return None
-    if isinstance(part, str) and isinstance(node, yaml.MappingNode):
+    if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == part:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                 return value, key.start_mark.line + 1
     return None
+
+
+def duplicate_keys(manifest: Manifest) -> list[tuple[str, int]]:
+    """Keys given twice in one mapping of the manifest, as (field path, line of the repeat): YAML takes the
+    last silently; kubectl's strict decoding refuses the object."""
+    found: list[tuple[str, int]] = []
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[str] = set()
+            for key, value in node.value:
+                name = str(key.value) if isinstance(key, yaml.ScalarNode) else ""
+                child = f"{path}.{name}" if path else name
+                if name in seen:
+                    found.append((child, key.start_mark.line + 1))
+                seen.add(name)
+                walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, f"{path}[{index}]")
+
+    walk(manifest.node, "")
+    return found
 
 
 def read(paths: Sequence[str], stdin: TextIO | None = None) -> Iterator[Manifest]:
     """Every manifest in the paths, in order: files as given, folders searched for `SUFFIXES`, `-` standard
     input. Raises InputError at the first source that cannot be read."""
+    for found in read_each(paths, stdin):
+        if isinstance(found, InputError):
+            raise found
+        yield found
+
+
+def read_each(paths: Sequence[str], stdin: TextIO | None = None) -> Iterator[Manifest | InputError]:
+    """As `read`, but a source that cannot be read is given as its InputError and the rest are still read
+    (a linter reports every unusable file of a commit, not only the first)."""
     for path in paths:
         if path == STDIN:
             if stdin is None:
-                raise InputError(STDIN, None, "standard input is not available")
-            yield from parse(stdin.read(), STDIN)
+                yield InputError(STDIN, None, "standard input is not available")
+                continue
+            yield from _parsed(stdin.read, STDIN)
             continue
-        for file in _files(path):
-            try:
-                text = file.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise InputError(str(file), None, "not UTF-8 text") from None
-            except OSError as error:
-                raise InputError(str(file), None, error.strerror or str(error)) from None
-            yield from parse(text, str(file))
+        try:
+            files = _files(path)
+        except InputError as error:
+            yield error
+            continue
+        for file in files:
+            yield from _parsed(functools.partial(file.read_text, encoding="utf-8"), str(file))
+
+
+def _parsed(read_text: Callable[[], str], source: str) -> list[Manifest] | list[InputError]:
+    try:
+        return parse(read_text(), source)
+    except UnicodeDecodeError:
+        return [InputError(source, None, "not UTF-8 text")]
+    except OSError as error:
+        return [InputError(source, None, error.strerror or str(error))]
+    except InputError as error:
+        return [error]
 
 
 def _files(path: str) -> Iterable[Path]:

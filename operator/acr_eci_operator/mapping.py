@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from acr_eci_operator.models import (
+    ANNOTATION_INSTANCE_ID,
     ANNOTATION_INSTANCE_IDS,
     GROUP_NAME_PATTERN,
     IMMUTABLE_FIELDS,
@@ -44,6 +45,7 @@ from acr_eci_operator.models import (
 __all__ = [
     "IMMUTABLE_FIELDS",
     "REDACTED",
+    "UNCOVERED_CONSEQUENCE",
     "Defaults",
     "Objects",
     "UncoveredImage",
@@ -95,6 +97,17 @@ class UncoveredImage:
     why: str = ""
     """Why each AcrRegistryInfo entry does not cover the image (empty when there is none)."""
 
+    @property
+    def problem(self) -> str:
+        """What is wrong with the field, as the RegistryAccess condition and the linter say it."""
+        return f"{self.image}: no AcrRegistryInfo entry or imageRegistryCredentials covers {self.domain}" + (
+            f" ({self.why})" if self.why else ""
+        )
+
+
+UNCOVERED_CONSEQUENCE = "the pull fails unless the instance belongs to the same account"
+"""Why an uncovered image is a warning, not an error: ECI may still pull it."""
+
 
 def format_float(value: float) -> str:
     """ECI Float parameters (Cpu, Memory) as plain decimals: `2.0`, `0.5`, `1.25`, `0.0000001` (never
@@ -116,8 +129,12 @@ def effective_registries(
             listed.add(registry.instance_id)
             registries.append(registry)
     if len(registries) > MAX_ACR_REGISTRY_INFOS:
+        # (named by the annotation that adds the entries: -ids when set, else -id)
+        annotation = (
+            ANNOTATION_INSTANCE_IDS if ANNOTATION_INSTANCE_IDS in annotations else ANNOTATION_INSTANCE_ID
+        )
         raise SpecError(
-            f"metadata.annotations[{ANNOTATION_INSTANCE_IDS}]",
+            f"metadata.annotations[{annotation}]",
             f"{len(registries)} ACR instances in all with spec.acrRegistryInfos; at most "
             f"{MAX_ACR_REGISTRY_INFOS} AcrRegistryInfo entries can be sent",
         )

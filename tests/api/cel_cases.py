@@ -1,7 +1,8 @@
 """The CRD's CEL rules, case by case: tables that both engines judge.
 
-tests/api/test_api_crd.py runs every case through cel-python (`cel_offline`), tests/api/test_api_cel_server.py
-through the real apiextensions-apiserver 1.36, and both must give the case's verdict and name its field. A
+tests/api/test_api_crd.py runs every case through cel-python (`acr_eci_operator.cel_offline`),
+tests/api/test_api_cel_server.py through the real apiextensions-apiserver 1.36, and both must give the case's
+verdict and name its field (tests/lint/test_lint.py has `acr-eci-operator lint` agree on each create). A
 new rule is proven on both by adding rows to `ACG_CASES` (a `_..._cases()` function listed there): its
 allowed and refused objects (for a transition rule, the old spec too), the field its error must name (the
 node's path plus the rule's fieldPath) and a piece of its message. `CONFORMANCE` is a small CRD of its own

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from acr_eci_operator import crd, models
-from tests.api import cel_offline
+from acr_eci_operator import cel_offline, crd, models
 from tests.api.acg_testlib import CRD_PATH, load_crd
 from tests.api.cel_cases import (
     ALL_CASE_IDS,
@@ -151,7 +150,7 @@ def test_a_transition_rule_where_nothing_correlates_is_found() -> None:
 
 
 def test_the_offline_evaluator_refuses_escapes_the_apiserver_refuses() -> None:
-    from tests.api.cel_offline import CaseError, check_escapes
+    from acr_eci_operator.cel_offline import CaseError, check_escapes
 
     check_escapes(r"self.a.matches('[.]x\\d') && self.b == 'it\'s' && self.c == r'\.'")
     with pytest.raises(CaseError):

@@ -533,6 +533,15 @@ def test_more_than_ten_acr_instances_in_all_name_the_annotation() -> None:
         parameters_for("acr-registry-info-id.yaml", annotations={"k8s.aliyun.com/acr-instance-ids": ids})
     assert caught.value.field == "metadata.annotations[k8s.aliyun.com/acr-instance-ids]"
     assert "at most 10" in str(caught.value)
+    spec = {
+        "containers": [{"name": "web", "image": "nginx"}],
+        "acrRegistryInfos": [{"instanceId": f"cri-{index}"} for index in range(10)],
+    }
+    with pytest.raises(SpecError) as caught:
+        effective_registries(
+            AcrContainerGroupSpec.from_dict(spec), {"k8s.aliyun.com/acr-instance-id": "cri-x"}
+        )
+    assert caught.value.field == "metadata.annotations[k8s.aliyun.com/acr-instance-id]"
 
 
 def test_another_region_needs_its_own_network() -> None:

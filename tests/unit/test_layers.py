@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,9 @@ def top(names: set[str]) -> set[str]:
     return {name.split(".")[0] for name in names}
 
 
-@pytest.mark.parametrize("module", ["models", "mapping", "status", "settings", "planner", "errors"])
+@pytest.mark.parametrize(
+    "module", ["models", "mapping", "status", "settings", "planner", "errors", "schema_check", "cel_offline"]
+)
 def test_pure_layers_do_no_io(module: str) -> None:
     imported = top(imports_of(SOURCE / "acr_eci_operator" / f"{module}.py"))
     assert not imported & {"kopf", "kubernetes", "aliyunsdkcore", "aliyunsdkeci", "requests", "urllib3"}
@@ -58,3 +62,18 @@ def test_the_emulator_and_the_operator_share_no_code() -> None:
         assert "acr_eci_operator" not in top(imports_of(path)), path.name
     for path in (SOURCE / "acr_eci_operator").glob("*.py"):
         assert not top(imports_of(path)) & {"eci_emulator", "local_control_plane"}, path.name
+
+
+def test_only_the_linter_needs_cel_python() -> None:
+    """cel-python is the optional extra `lint`: the operator's image leaves it out, so the operator runs
+    without it and only `lint` (lazily) imports cel_offline, the one module that uses it."""
+    users = {
+        path.name for path in (SOURCE / "acr_eci_operator").glob("*.py") if "celpy" in top(imports_of(path))
+    }
+    assert users == {"cel_offline.py"}
+    code = (
+        "import sys; sys.modules['celpy'] = None\n"
+        "import acr_eci_operator.cli, acr_eci_operator.handlers, acr_eci_operator.lint\n"
+        "assert 'acr_eci_operator.cel_offline' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

@@ -86,3 +86,25 @@ def test_a_missing_or_binary_file_is_unusable_input(tmp_path: Path) -> None:
     (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00kind")
     with pytest.raises(manifests.InputError, match="not UTF-8"):
         list(manifests.read([str(tmp_path / "binary.yaml")]))
+
+
+def test_map_keys_in_brackets_are_found_at_their_line() -> None:
+    text = "metadata:\n  annotations:\n    a.io/b: x\n    c.io/d: y\nspec:\n  tags:\n    '7': seven\n"
+    (manifest,) = manifests.parse(text, "keys.yaml")
+    assert manifests.parse_field("metadata.annotations[c.io/d]") == ["metadata", "annotations", "c.io/d"]
+    assert manifest.line_of("metadata.annotations[c.io/d]") == 4
+    assert manifest.line_of("spec.tags[7]") == 7, "a number in brackets is also tried as a map key"
+
+
+def test_keys_given_twice_are_found_where_they_are_repeated() -> None:
+    text = "kind: A\nspec:\n  items:\n    - name: a\n      name: b\n  items: []\nkind: B\n"
+    (manifest,) = manifests.parse(text, "twice.yaml")
+    assert manifests.duplicate_keys(manifest) == [("spec.items[0].name", 5), ("spec.items", 6), ("kind", 7)]
+
+
+def test_read_each_goes_on_past_a_source_that_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("kind: A\n  bad: [\n")
+    (tmp_path / "b.yaml").write_text("kind: B\nmetadata: {name: b}\n")
+    found = list(manifests.read_each([str(tmp_path / "absent.yaml"), str(tmp_path)]))
+    assert [type(item).__name__ for item in found] == ["InputError", "InputError", "Manifest"]
+    assert isinstance(found[1], manifests.InputError) and found[1].line == 2

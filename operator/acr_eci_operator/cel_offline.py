@@ -16,6 +16,9 @@ its node:
 - The error names the node's path with the rule's `fieldPath` appended, as the server's does
   (`spec.zoneId`, `spec.containers[0].env[0]`); a rule that fails to evaluate is an error at the node.
 
+Shared by the tests (tests/api/cel_cases.py) and `acr-eci-operator lint`; it needs cel-python (the
+`lint` extra), which the operator's image does not carry: import it only where it is used.
+
 Not covered: `optionalOldSelf`, cost limits (the real server checks those, tests/api/test_api_cel_server.py)
 and Kubernetes' CEL libraries beyond the few functions in `KUBERNETES_FUNCTIONS` (an unknown function
 fails loudly: add it there).
@@ -48,6 +51,9 @@ class Violation:
     field: str
     message: str
     rule: str
+    evaluated: bool = True
+    """False when the rule failed to evaluate (a field it reads is missing or of another type): the
+    apiserver refuses the object then too, but a linter that already reported the field says it once."""
 
 
 class CaseError(ValueError):
@@ -234,7 +240,7 @@ def _evaluate_rules(node: _Node, found: list[Violation]) -> None:
         try:
             verdict = _run(text, variables)
         except CELEvalError as error:
-            found.append(Violation(node.path, f"{error.args[0]} evaluating rule: {text}", text))
+            found.append(Violation(node.path, f"{error.args[0]} evaluating rule: {text}", text, False))
             continue
         if not isinstance(verdict, celtypes.BoolType):
             raise CaseError(f"rule {text!r} gave {verdict!r}, not a bool")
