@@ -1189,6 +1189,7 @@ class Controller:
             fields={"incarnation": incarnation, **fallback, **requested},
             conditions=[condition("Synced", False, result.reason, message, resource.generation)],
         )
+        self._stored(entry, requested)
         if not gone:
             await self._mutate(
                 entry, desired.account.client(region_id).delete_container_group(region_id, group_id)
@@ -1228,6 +1229,7 @@ class Controller:
         at = str(held["at"]) if resumed and isinstance(held, Mapping) else _rfc3339(time.time())
         sending = handled_fields({planner.RESTART: wanted}, at)
         await self._commit(entry, fields=sending)
+        self._stored(entry, sending)
         value = f"{models.ANNOTATION_RESTARTED_AT}={wanted.requested}"
         logger.info(
             "%s: restarting container group %s (%s%s)",
@@ -1258,7 +1260,9 @@ class Controller:
     async def _acknowledge(self, entry: Entry, result: Plan) -> None:
         """Record request values as handled without acting on them; say so when a value was set."""
         resource = entry.resource
-        await self._commit(entry, fields=handled_fields(result.records, _rfc3339(time.time())))
+        records = handled_fields(result.records, _rfc3339(time.time()))
+        await self._commit(entry, fields=records)
+        self._stored(entry, records)
         if result.message:
             not_applicable = any(r.result == planner.NOT_APPLICABLE for r in result.records.values())
             event_type = "Warning" if not_applicable else "Normal"
@@ -1266,6 +1270,20 @@ class Controller:
                 logging.WARNING if not_applicable else logging.INFO, "%s: %s", resource.key, result.message
             )
             await self.post_event(resource.reference, event_type, result.reason, result.message)
+
+    def _stored(self, entry: Entry, records: Mapping[str, Any]) -> None:
+        """The request records just written are in the object the write returned. An apiserver whose CRD
+        predates them prunes them: every round would then adopt the values again, and a call would go
+        out with no record of it, so the work stops here until the CRD is applied."""
+        for kind in records:
+            if not isinstance(entry.resource.status.get(kind), Mapping):
+                raise OperatorError(
+                    "CrdOutdated",
+                    f"status.{kind} was not stored: the installed CRD is older than this operator. Apply "
+                    "crds/acrcontainergroups.eci.acr-operator.dev.yaml (Helm installs CRDs on the first "
+                    "install only)",
+                    retryable=False,
+                )
 
     async def _forget_group(self, entry: Entry, result: Plan) -> None:
         """Drop a group id that is not ours from status (someone wrote it there); ECI is not called."""
