@@ -1,4 +1,5 @@
-"""`acr-eci-operator run`: validate the settings, configure logging, and run the kopf operator."""
+"""`acr-eci-operator run`: validate the settings, configure logging, and run the kopf operator; `plan`: the
+ECI parameters and the operator's next action for manifests, before they are applied."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 
 import kopf
 
+from acr_eci_operator import plan
 from acr_eci_operator.credentials import (
     ENV_STS_ENDPOINT,
     CredentialsError,
@@ -50,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve a resource only with its namespace's credentials Secret (acr-eci-credentials, or the one "
         "its annotation eci.acr-operator.dev/credentials-from names), never with the operator's own",
     )
+    plan.add_parser(commands)
     return parser
 
 
@@ -73,6 +76,8 @@ def configure_logging(settings: Settings) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "plan":
+        return plan.main(args)
     try:
         settings = Settings.from_env(os.environ)
         source = source_from_env(os.environ)

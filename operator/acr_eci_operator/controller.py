@@ -68,16 +68,6 @@ any more, and no tag is added (a group may already carry ECI's limit of 20)."""
 
 NO_STOCK = "OperationDenied.NoStock"
 
-IMMUTABLE_WIRE_FIELDS = (
-    "ContainerGroupName",
-    "RegionId",
-    "ZoneId",
-    "SecurityGroupId",
-    "VSwitchId",
-    "InstanceType",
-)
-"""CreateContainerGroup parameters that UpdateContainerGroup cannot change (left out of applied_hash)."""
-
 NO_GROUP: Mapping[str, None] = {
     key: None
     for key in (
@@ -108,12 +98,6 @@ ObjectKey = tuple[str, str, str]
 
 PostEvent = Callable[[Mapping[str, Any], str, str, str], Awaitable[None]]
 """post_event(object reference body, type, reason, message)."""
-
-
-def applied_hash(params: Mapping[str, str]) -> str:
-    """A digest of everything UpdateContainerGroup can change (secret values included, so rotation shows)."""
-    mutable = {k: v for k, v in params.items() if k not in IMMUTABLE_WIRE_FIELDS and k != "ClientToken"}
-    return hashlib.sha256(json.dumps(mutable, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def update_token(uid: str, update_count: int, container_group_id: str, digest: str) -> str:
@@ -202,38 +186,7 @@ class Resource:
         return (self.generation, ours, self.deleting, FINALIZER in self.finalizers)
 
     def known(self) -> Known:
-        status = self.status
-        applied = status.get("applied")
-        return Known(
-            container_group_id=str(status.get("containerGroupId") or "") or None,
-            applied=dict(applied) if isinstance(applied, Mapping) else None,
-            applied_hash=status.get("appliedHash"),
-            observed_generation=status.get("observedGeneration"),
-            last_phase=status.get("phase"),
-            applied_lists=(
-                frozenset(status["appliedLists"]) if isinstance(status.get("appliedLists"), list) else None
-            ),
-            capacity=status.get("capacity"),
-            account=status.get("account"),
-            restart=_handled(status.get(planner.RESTART)),
-            recreate=_handled(status.get(planner.RECREATE)),
-        )
-
-
-def _handled(record: object) -> planner.Handled | None:
-    """A request record from status (None: there is none, as in a status of an older release)."""
-    if not isinstance(record, Mapping):
-        return None
-    return planner.Handled(
-        requested=record.get("requested"),
-        container_group_id=record.get("containerGroupId"),
-        result=record.get("result"),
-    )
-
-
-def request_value(annotations: Mapping[str, str], annotation: str) -> str | None:
-    """A request annotation's value; an empty one asks for nothing."""
-    return str(annotations.get(annotation) or "") or None
+        return planner.known_from(self.status)
 
 
 def handled_fields(records: Mapping[str, planner.Handled], at: str) -> dict[str, Any]:
@@ -868,18 +821,13 @@ class Controller:
             objects=objects,
             create_params=params,
             registries=[r.to_dict() for r in mapping.effective_registries(spec, annotations)],
-            desired=Desired(
+            desired=planner.desired_from(
+                spec,
+                raw_spec=resource.spec,
+                annotations=annotations,
                 generation=resource.generation,
-                digest=applied_hash(params),
-                immutable=mapping.immutable_fields(resource.spec) | mapping.create_only_fields(spec, params),
-                restart_policy=spec.restart_policy,
-                update_strategy=spec.update_strategy,
-                removables=frozenset(mapping.present_removables(spec, annotations)),
-                active_deadline=spec.active_deadline_seconds is not None,
-                spot_fallback=spec.spot is not None and bool(spec.spot.fallback_to_on_demand),
+                create_params=params,
                 account=account.identity,
-                restart_requested=request_value(annotations, models.ANNOTATION_RESTARTED_AT),
-                recreate_requested=request_value(annotations, models.ANNOTATION_RECREATED_AT),
             ),
             registry_access=_registry_access(spec, annotations, resource.generation),
             account=account,

@@ -679,8 +679,18 @@ def _from_library(credentials: Any) -> CredentialValues:
     )
 
 
-def _oidc_fetch(source: CredentialSource) -> Callable[[], CredentialValues]:
+def _session_options(source: CredentialSource) -> dict[str, Any]:
+    """What every STS provider of the library is given: the session length, the endpoint, time-outs."""
     from alibabacloud_credentials.http import HttpOptions
+
+    return {
+        "duration_seconds": SESSION_SECONDS,
+        "sts_endpoint": source.sts_endpoint.for_library(),
+        "http_options": HttpOptions(connect_timeout=STS_CONNECT_TIMEOUT_MS, read_timeout=STS_READ_TIMEOUT_MS),
+    }
+
+
+def _oidc_fetch(source: CredentialSource) -> Callable[[], CredentialValues]:
     from alibabacloud_credentials.provider import OIDCRoleArnCredentialsProvider
 
     silence_library_logging()
@@ -695,11 +705,7 @@ def _oidc_fetch(source: CredentialSource) -> Callable[[], CredentialValues]:
                 oidc_provider_arn=source.oidc_provider_arn,
                 oidc_token_file_path=source.oidc_token_file,
                 role_session_name=source.role_session_name,
-                duration_seconds=SESSION_SECONDS,
-                sts_endpoint=source.sts_endpoint.for_library(),
-                http_options=HttpOptions(
-                    connect_timeout=STS_CONNECT_TIMEOUT_MS, read_timeout=STS_READ_TIMEOUT_MS
-                ),
+                **_session_options(source),
             )
             return _from_library(provider.get_credentials())
         except Exception as error:  # the library raises plain Exceptions, ValueErrors and IOErrors
@@ -709,7 +715,6 @@ def _oidc_fetch(source: CredentialSource) -> Callable[[], CredentialValues]:
 
 
 def _ram_role_fetch(source: CredentialSource, base: Credentials) -> Callable[[], CredentialValues]:
-    from alibabacloud_credentials.http import HttpOptions
     from alibabacloud_credentials.provider import RamRoleArnCredentialsProvider
     from alibabacloud_credentials.provider.refreshable import Credentials as LibraryCredentials
     from alibabacloud_credentials_api import ICredentialsProvider
@@ -740,11 +745,7 @@ def _ram_role_fetch(source: CredentialSource, base: Credentials) -> Callable[[],
                 credentials_provider=BaseIdentity(),
                 role_arn=source.role_arn,
                 role_session_name=source.role_session_name,
-                duration_seconds=SESSION_SECONDS,
-                sts_endpoint=source.sts_endpoint.for_library(),
-                http_options=HttpOptions(
-                    connect_timeout=STS_CONNECT_TIMEOUT_MS, read_timeout=STS_READ_TIMEOUT_MS
-                ),
+                **_session_options(source),
             )
             return _from_library(provider.get_credentials())
         except CredentialsError:

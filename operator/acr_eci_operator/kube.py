@@ -19,15 +19,15 @@ from kubernetes.client.exceptions import ApiException
 
 from acr_eci_operator import metrics
 from acr_eci_operator.errors import KubernetesUnavailable, OperatorError
+from acr_eci_operator.models import GROUP as GROUP
+from acr_eci_operator.models import KIND as KIND
+from acr_eci_operator.models import PLURAL as PLURAL
+from acr_eci_operator.models import VERSION as VERSION
 
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
-GROUP = "eci.acr-operator.dev"
-VERSION = "v1alpha1"
-PLURAL = "acrcontainergroups"
-KIND = "AcrContainerGroup"
 PEERING_GROUP, PEERING_VERSION = "kopf.dev", "v1"
 
 
@@ -43,8 +43,12 @@ class ReferenceUnreadable(OperatorError):
         )
 
 
-def load_api_client() -> client.ApiClient:
-    """In-cluster configuration when running in a pod, KUBECONFIG otherwise (as kopf does)."""
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster configuration when running in a pod, KUBECONFIG otherwise (as kopf does); a kubeconfig
+    file given explicitly is used as it is."""
+    if kubeconfig:
+        config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+        return client.ApiClient()
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:

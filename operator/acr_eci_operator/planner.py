@@ -21,11 +21,15 @@ twice; for a recreate by deleting (again) and creating under a new incarnation.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
-from acr_eci_operator import mapping
+from acr_eci_operator import mapping, models
 from acr_eci_operator.models import ANNOTATION_RECREATED_AT, ANNOTATION_RESTARTED_AT
 
 UPDATABLE_PHASES = frozenset({"Pending", "Running"})
@@ -172,6 +176,89 @@ class Plan:
     """For Restart, Acknowledge and a requested Recreate: what to record per kind of request."""
 
 
+IMMUTABLE_WIRE_FIELDS = (
+    "ContainerGroupName",
+    "RegionId",
+    "ZoneId",
+    "SecurityGroupId",
+    "VSwitchId",
+    "InstanceType",
+)
+"""CreateContainerGroup parameters that UpdateContainerGroup cannot change (left out of applied_hash)."""
+
+
+def mutable_parameters(params: Mapping[str, str]) -> dict[str, str]:
+    """The create parameters UpdateContainerGroup can change: what `applied_hash` digests."""
+    return {k: v for k, v in params.items() if k not in IMMUTABLE_WIRE_FIELDS and k != "ClientToken"}
+
+
+def applied_hash(params: Mapping[str, str]) -> str:
+    """A digest of everything UpdateContainerGroup can change (secret values included, so rotation shows)."""
+    return hashlib.sha256(json.dumps(mutable_parameters(params), sort_keys=True).encode()).hexdigest()[:32]
+
+
+def desired_from(
+    spec: models.AcrContainerGroupSpec,
+    *,
+    raw_spec: Mapping[str, Any],
+    annotations: Mapping[str, str],
+    generation: int,
+    create_params: Mapping[str, str],
+    account: str | None,
+) -> Desired:
+    """What a resource asks for, from its parsed and raw spec and its create parameters (Secrets and
+    ConfigMaps read): the one builder of `Desired` (the controller and `plan` call it)."""
+    return Desired(
+        generation=generation,
+        digest=applied_hash(create_params),
+        immutable=mapping.immutable_fields(raw_spec) | mapping.create_only_fields(spec, create_params),
+        restart_policy=spec.restart_policy,
+        update_strategy=spec.update_strategy,
+        removables=frozenset(mapping.present_removables(spec, annotations)),
+        active_deadline=spec.active_deadline_seconds is not None,
+        spot_fallback=spec.spot is not None and bool(spec.spot.fallback_to_on_demand),
+        account=account,
+        restart_requested=request_value(annotations, ANNOTATION_RESTARTED_AT),
+        recreate_requested=request_value(annotations, ANNOTATION_RECREATED_AT),
+    )
+
+
+def request_value(annotations: Mapping[str, str], annotation: str) -> str | None:
+    """A request annotation's value; an empty one asks for nothing."""
+    return str(annotations.get(annotation) or "") or None
+
+
+def known_from(status: Mapping[str, Any]) -> Known:
+    """What a resource's status says was done, as the status writer stored it: the one builder of `Known`
+    (the controller and `plan` call it)."""
+    applied = status.get("applied")
+    return Known(
+        container_group_id=str(status.get("containerGroupId") or "") or None,
+        applied=dict(applied) if isinstance(applied, Mapping) else None,
+        applied_hash=status.get("appliedHash"),
+        observed_generation=status.get("observedGeneration"),
+        last_phase=status.get("phase"),
+        applied_lists=(
+            frozenset(status["appliedLists"]) if isinstance(status.get("appliedLists"), list) else None
+        ),
+        capacity=status.get("capacity"),
+        account=status.get("account"),
+        restart=_handled(status.get(RESTART)),
+        recreate=_handled(status.get(RECREATE)),
+    )
+
+
+def _handled(record: object) -> Handled | None:
+    """A request record from status (None: there is none, as in a status of an older release)."""
+    if not isinstance(record, Mapping):
+        return None
+    return Handled(
+        requested=record.get("requested"),
+        container_group_id=record.get("containerGroupId"),
+        result=record.get("result"),
+    )
+
+
 def plan(desired: Desired, known: Known, observation: Observation | None) -> Plan:
     """The next action for one resource (not being deleted)."""
     group_id = known.container_group_id
@@ -199,6 +286,15 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
     if spec_plan.action not in (Action.NOTHING, Action.REFUSE):
         return spec_plan
     return _requested(desired, known, observation, group_id, spec_plan) or spec_plan
+
+
+def recorded(known: Known, records: Mapping[str, Handled]) -> Known:
+    """What status says once `records` are written (after an Acknowledge, say)."""
+    return dataclasses.replace(
+        known,
+        restart=records.get(RESTART, known.restart),
+        recreate=records.get(RECREATE, known.recreate),
+    )
 
 
 def handled_at_create(desired: Desired, known: Known, container_group_id: str) -> dict[str, Handled]:

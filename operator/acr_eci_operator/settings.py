@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 REGION_PATTERN = re.compile(r"^[a-z]{2,}-[a-z0-9-]+$")
+SECURITY_GROUP_PATTERN = re.compile(r"^sg-[\w-]+$")
+ENV_REGION_ID = "ALIBABA_CLOUD_REGION_ID"
+ENV_DEFAULT_SECURITY_GROUP_ID = "ECI_DEFAULT_SECURITY_GROUP_ID"
+ENV_DEFAULT_VSWITCH_IDS = "ECI_DEFAULT_VSWITCH_IDS"
 
 
 class SettingsError(ValueError):
@@ -112,13 +116,11 @@ class Settings:
         reader = _Reader(env)
         endpoint, protocol = reader.endpoint("ECI_ENDPOINT")
         return cls(
-            region_id=reader.pattern("ALIBABA_CLOUD_REGION_ID", REGION_PATTERN, required=True) or "",
+            region_id=reader.pattern(ENV_REGION_ID, REGION_PATTERN, required=True) or "",
             endpoint=endpoint,
             endpoint_protocol=protocol,
-            default_security_group_id=reader.pattern(
-                "ECI_DEFAULT_SECURITY_GROUP_ID", re.compile(r"^sg-[\w-]+$")
-            ),
-            default_v_switch_ids=reader.v_switch_ids("ECI_DEFAULT_VSWITCH_IDS"),
+            default_security_group_id=reader.pattern(ENV_DEFAULT_SECURITY_GROUP_ID, SECURITY_GROUP_PATTERN),
+            default_v_switch_ids=reader.v_switch_ids(ENV_DEFAULT_VSWITCH_IDS),
             poll_interval=reader.number("ECI_POLL_INTERVAL_SECONDS", 60.0, minimum=0.1),
             status_poll_interval=reader.number("ECI_STATUS_POLL_INTERVAL_SECONDS", 2.5, minimum=0.1),
             rate_limits=reader.rate_limits(),
@@ -133,6 +135,17 @@ class Settings:
             watch_secrets=reader.choice("ACR_ECI_WATCH_SECRETS", ("true", "false"), "true") == "true",
             metrics_address=reader.address("ACR_ECI_METRICS_ADDRESS"),
         )
+
+
+def network_defaults(env: Mapping[str, str]) -> tuple[str | None, str | None, tuple[str, ...]]:
+    """The operator's region, default security group and vSwitches as `Settings.from_env` reads and checks
+    them, none of them required (for the offline commands, which may run without the operator's settings)."""
+    reader = _Reader(env)
+    return (
+        reader.pattern(ENV_REGION_ID, REGION_PATTERN),
+        reader.pattern(ENV_DEFAULT_SECURITY_GROUP_ID, SECURITY_GROUP_PATTERN),
+        reader.v_switch_ids(ENV_DEFAULT_VSWITCH_IDS),
+    )
 
 
 def parse_address(text: str) -> tuple[str, int]:
