@@ -1200,9 +1200,7 @@ class Controller:
                 condition("Ready", False, "Restarting", f"ECI is restarting group {group_id}", generation),
             ],
         )
-        await self.post_event(
-            resource.reference, "Normal", "Restarted", f"restarted ECI container group {group_id} ({value})"
-        )
+        await self.post_event(resource.reference, "Normal", "Restarted", message)
         self.poll_now.set()
 
     async def _acknowledge(self, entry: Entry, result: Plan) -> None:
