@@ -19,7 +19,10 @@ a token it has seen), on ownership tags (a group created just before a crash is 
 adopted), and on the group id written to status right after the create. The incarnation grows only for
 deliberate re-creations. Update tokens name one intended change: `<uid>-u<updates>-<digest of group id
 and content>`, so a rollback and roll-forward is applied, and a retry of the same change is not applied
-twice.
+twice. A restart asked by annotation is recorded (`status.restart`, result Sending) before
+RestartContainerGroup is sent, with the token `<uid>-r<digest of group, value and the record's time>`:
+after a crash (or on another replica) the record says it may have been sent, and it is sent again with
+the same token, which ECI answers without restarting twice.
 """
 
 from __future__ import annotations
@@ -104,6 +107,13 @@ def update_token(uid: str, update_count: int, container_group_id: str, digest: s
     return f"{uid}-u{update_count}-{change}"
 
 
+def restart_token(uid: str, container_group_id: str, requested: str | None, at: str) -> str:
+    """The ClientToken of one restart: the group, the annotation value and when it was first sent (so the
+    same value asked again later is a new restart); at most 64 ASCII characters."""
+    request = hashlib.sha256(f"{container_group_id}|{requested}|{at}".encode()).hexdigest()[:16]
+    return f"{uid}-r{request}"
+
+
 def backoff(attempt: int, cap: float, base: float = 1.0) -> float:
     """Capped exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2**attempt)."""
     ceiling = min(cap, base * (2 ** min(attempt, 30)))
@@ -166,11 +176,31 @@ class Resource:
     @property
     def trigger(self) -> tuple[Any, ...]:
         """What, when it changes, needs a reconcile (status changes do not)."""
-        ours = tuple(sorted((k, v) for k, v in self.annotations.items() if k.startswith("k8s.aliyun.com/")))
+        ours = tuple(
+            sorted(
+                (k, v)
+                for k, v in self.annotations.items()
+                if k.startswith("k8s.aliyun.com/") or k in models.REQUEST_ANNOTATIONS
+            )
+        )
         return (self.generation, ours, self.deleting, FINALIZER in self.finalizers)
 
     def known(self) -> Known:
         return planner.known_from(self.status)
+
+
+def handled_fields(records: Mapping[str, planner.Handled], at: str) -> dict[str, Any]:
+    """Request records as status fields. Every key is written (None removes it: a merge patch merges
+    nested objects, and a value left from an earlier record must not survive)."""
+    return {
+        kind: {
+            "requested": record.requested,
+            "containerGroupId": record.container_group_id,
+            "at": at,
+            "result": record.result,
+        }
+        for kind, record in records.items()
+    }
 
 
 MAX_TAG_VALUE = 128
@@ -643,6 +673,10 @@ class Controller:
                     await self._update(entry, desired)
                     entry.attempts = 0
                     return None
+                elif result.action is Action.RESTART:
+                    await self._restart(entry, desired, result)
+                elif result.action is Action.ACKNOWLEDGE:
+                    await self._acknowledge(entry, result)
                 elif result.action is Action.OBSERVE:
                     self.poll_now.set()
                     await self._commit(
@@ -942,6 +976,10 @@ class Controller:
                 "capacity": capacity,
                 "nextCapacity": None,
                 "account": desired.account.identity,
+                **handled_fields(
+                    planner.handled_at_create(desired.desired, entry.resource.known(), group_id),
+                    _rfc3339(time.time()),
+                ),
             },
             conditions=[created, scheduling],
         )
@@ -1017,6 +1055,10 @@ class Controller:
                 "capacity": _capacity(desired.spec, keep.get("SpotStrategy")),
                 "nextCapacity": None,
                 "account": desired.account.identity,
+                **handled_fields(
+                    planner.handled_at_create(desired.desired, entry.resource.known(), group_id),
+                    _rfc3339(time.time()),
+                ),
             },
         )
         return True
@@ -1087,11 +1129,15 @@ class Controller:
         incarnation = int(resource.status.get("incarnation") or 0) + 1
         # Written with the new incarnation, before the delete: a restart in between still creates on demand.
         fallback = {"nextCapacity": "OnDemand"} if result.reason == "SpotFallback" else {}
+        # A requested replacement is recorded (Sending, naming this group) in the same write: after a crash
+        # the planner carries it on until status names another group.
+        requested = handled_fields(result.records, _rfc3339(time.time()))
         await self._commit(
             entry,
-            fields={"incarnation": incarnation, **fallback},
+            fields={"incarnation": incarnation, **fallback, **requested},
             conditions=[condition("Synced", False, result.reason, message, resource.generation)],
         )
+        self._stored(entry, requested)
         if not gone:
             await self._mutate(
                 entry, desired.account.client(region_id).delete_container_group(region_id, group_id)
@@ -1111,6 +1157,79 @@ class Controller:
             ],
             fields=NO_GROUP,
         )
+
+    async def _restart(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
+        """RestartContainerGroup for the value the plan names, recorded (Sending) before the call. A record
+        already Sending for this value and group keeps its time, hence its ClientToken: a call that reached
+        ECI before a crash is answered again without a second restart."""
+        resource = entry.resource
+        group_id = str(entry.container_group_id)
+        region_id = entry.region_id(desired.account.defaults.region_id)
+        wanted = result.records[planner.RESTART]
+        held = resource.status.get(planner.RESTART)
+        resumed = (
+            isinstance(held, Mapping)
+            and held.get("result") == planner.SENDING
+            and held.get("requested") == wanted.requested
+            and held.get("containerGroupId") == group_id
+            and bool(held.get("at"))
+        )
+        at = str(held["at"]) if resumed and isinstance(held, Mapping) else _rfc3339(time.time())
+        sending = handled_fields({planner.RESTART: wanted}, at)
+        await self._commit(entry, fields=sending)
+        self._stored(entry, sending)
+        value = f"{models.ANNOTATION_RESTARTED_AT}={wanted.requested}"
+        logger.info(
+            "%s: restarting container group %s (%s%s)",
+            resource.key,
+            group_id,
+            value,
+            ", sent again with the same token" if resumed else "",
+        )
+        token = restart_token(resource.uid, group_id, wanted.requested, at)
+        eci = desired.account.client(region_id)
+        await self._mutate(entry, eci.restart_container_group(region_id, group_id, token))
+        generation = desired.desired.generation
+        done = {planner.RESTART: planner.Handled(wanted.requested, group_id, planner.RESTARTED)}
+        message = f"restarted container group {group_id} ({value})"
+        await self._commit(
+            entry,
+            fields={**handled_fields(done, at), "phase": "Restarting"},
+            conditions=[
+                condition("Synced", True, "Restarted", message, generation),
+                condition("Ready", False, "Restarting", f"ECI is restarting group {group_id}", generation),
+            ],
+        )
+        await self.post_event(resource.reference, "Normal", "Restarted", message)
+        self.poll_now.set()
+
+    async def _acknowledge(self, entry: Entry, result: Plan) -> None:
+        """Record request values as handled without acting on them; say so when a value was set."""
+        resource = entry.resource
+        records = handled_fields(result.records, _rfc3339(time.time()))
+        await self._commit(entry, fields=records)
+        self._stored(entry, records)
+        if result.message:
+            not_applicable = any(r.result == planner.NOT_APPLICABLE for r in result.records.values())
+            event_type = "Warning" if not_applicable else "Normal"
+            logger.log(
+                logging.WARNING if not_applicable else logging.INFO, "%s: %s", resource.key, result.message
+            )
+            await self.post_event(resource.reference, event_type, result.reason, result.message)
+
+    def _stored(self, entry: Entry, records: Mapping[str, Any]) -> None:
+        """The request records just written are in the object the write returned. An apiserver whose CRD
+        predates them prunes them: every round would then adopt the values again, and a call would go
+        out with no record of it, so the work stops here until the CRD is applied."""
+        for kind in records:
+            if not isinstance(entry.resource.status.get(kind), Mapping):
+                raise OperatorError(
+                    "CrdOutdated",
+                    f"status.{kind} was not stored: the installed CRD is older than this operator. Apply "
+                    "crds/acrcontainergroups.eci.acr-operator.dev.yaml (Helm installs CRDs on the first "
+                    "install only)",
+                    retryable=False,
+                )
 
     async def _forget_group(self, entry: Entry, result: Plan) -> None:
         """Drop a group id that is not ours from status (someone wrote it there); ECI is not called."""

@@ -485,6 +485,15 @@ class EciClient:
     async def update_container_group(self, region_id: str, params: Mapping[str, str]) -> None:
         await self.call("UpdateContainerGroup", region_id, params)
 
+    async def restart_container_group(
+        self, region_id: str, container_group_id: str, client_token: str
+    ) -> None:
+        await self.call(
+            "RestartContainerGroup",
+            region_id,
+            {"ContainerGroupId": container_group_id, "ClientToken": client_token},
+        )
+
     async def delete_container_group(self, region_id: str, container_group_id: str) -> bool:
         """Delete a group; False when it was already gone (which is success too)."""
         try:

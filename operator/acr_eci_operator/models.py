@@ -30,6 +30,13 @@ CATEGORIES = ("eci",)
 
 ANNOTATION_INSTANCE_ID = "k8s.aliyun.com/acr-instance-id"
 ANNOTATION_INSTANCE_IDS = "k8s.aliyun.com/acr-instance-ids"
+ANNOTATION_RESTARTED_AT = f"{GROUP}/restartedAt"
+"""A new value asks for one RestartContainerGroup of the current group (as `kubectl rollout restart`
+does for a Deployment); the value is opaque (by convention the time asked, RFC 3339)."""
+ANNOTATION_RECREATED_AT = f"{GROUP}/recreatedAt"
+"""A new value asks for one replacement of the group (delete, then create under a new incarnation); acted
+on only under spec.updateStrategy Recreate, refused otherwise."""
+REQUEST_ANNOTATIONS = (ANNOTATION_RESTARTED_AT, ANNOTATION_RECREATED_AT)
 
 OWNER_TAG_PREFIX = "acr-eci-operator/"
 # ECI allows 20 tags per group; the operator's three ownership tags leave 17 to the user.
@@ -128,6 +135,7 @@ Protocol = Literal["TCP", "UDP"]
 DeletionPolicy = Literal["Delete", "Orphan"]
 UpdateStrategy = Literal["InPlace", "Recreate"]
 ConditionStatus = Literal["True", "False", "Unknown"]
+RequestResult = Literal["Sending", "Restarted", "Recreated", "NotNeeded", "NotApplicable"]
 
 
 class SpecError(ValueError):
@@ -1843,6 +1851,40 @@ class CreateSent:
 
 
 @dataclass(frozen=True)
+class HandledRequest:
+    """The last value of a request annotation (restartedAt, recreatedAt) the operator handled. Present
+    once the operator handles requests for the resource, even before any request (then with no
+    `requested`): a status without it was written by a release that ignored the annotations."""
+
+    requested: str | None = field(
+        default=None, metadata=doc("The annotation value handled; absent: none was set.")
+    )
+    container_group_id: str | None = field(
+        default=None,
+        metadata=doc(
+            "The group it was handled on: the group restarted; for a recreate, the group being replaced "
+            "while Sending, then its replacement."
+        ),
+    )
+    at: str | None = field(
+        default=None,
+        metadata=doc(
+            "When it was handled (for Sending: first sent; part of the ClientToken).", format="date-time"
+        ),
+    )
+    result: RequestResult | None = field(
+        default=None,
+        metadata=doc(
+            "Sending: written just before the call (a restart or takeover sends it again with the same "
+            "ClientToken); Restarted or Recreated: ECI accepted it; NotNeeded: not acted on, because the group "
+            "was created after the value was set, or the value was already there when this operator version "
+            "first saw the resource; NotApplicable: the group had ended (ECI restarts only Pending or Running "
+            "groups)."
+        ),
+    )
+
+
+@dataclass(frozen=True)
 class Condition:
     """A condition in metav1.Condition shape (type, status, reason, message, times, observedGeneration)."""
 
@@ -1952,6 +1994,20 @@ class AcrContainerGroupStatus:
             "The last create sent to ECI, written before the call: a restart then knows whether a group may "
             "exist that status does not name yet (its ClientToken is replayed, or groups are looked up by "
             "tag once ECI may have forgotten the token)."
+        ),
+    )
+    restart: HandledRequest | None = field(
+        default=None,
+        metadata=doc(
+            "The last value of the eci.acr-operator.dev/restartedAt annotation handled: a new value restarts "
+            "the group once (RestartContainerGroup)."
+        ),
+    )
+    recreate: HandledRequest | None = field(
+        default=None,
+        metadata=doc(
+            "The last value of the eci.acr-operator.dev/recreatedAt annotation handled: a new value replaces "
+            "the group once (updateStrategy Recreate only)."
         ),
     )
     next_capacity: Literal["OnDemand"] | None = field(

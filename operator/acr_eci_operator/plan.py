@@ -365,6 +365,11 @@ def plan_live(
         else None
     )
     result = planner.plan(desired, known, observation)
+    if result.action is planner.Action.ACKNOWLEDGE:
+        # Only status is written (request values taken as handled, no ECI call); the operator plans on
+        # in the same reconcile.
+        known = planner.recorded(known, result.records)
+        result = planner.plan(desired, known, observation)
     if live_params is not None:
         finding.changes = _changes(
             planner.mutable_parameters(live_params), planner.mutable_parameters(params)
@@ -374,6 +379,11 @@ def plan_live(
         finding.sent = shown(params)
     elif result.action is planner.Action.RECREATE:
         finding.sent = shown({**params, "ClientToken": f"{resource.uid}-{incarnation + 1}"})
+    elif result.action is planner.Action.RESTART:
+        finding.sent = {
+            "ContainerGroupId": str(known.container_group_id),
+            "ClientToken": f"{resource.uid}-r{DIGEST_PLACEHOLDER}",
+        }
     elif result.action is planner.Action.UPDATE:
         group_id = str(known.container_group_id)
         count = int(status.get("updateCount") or 0)

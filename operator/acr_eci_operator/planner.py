@@ -10,10 +10,18 @@ dropped it).
 
 The controller carries the plan out and asks again until the plan is one that ends the work
 (Nothing, Wait, Refuse) or an action failed.
+
+Requests by annotation (restartedAt, recreatedAt) are compared with the value status says was last
+handled (`Handled`): a new value is carried out once. Spec changes go first (an update, a replacement);
+a request is planned where the spec alone would do nothing or refuse. A request whose record says
+`Sending` for the current group (the process stopped after writing it, before ECI's answer was recorded)
+is carried out again: for a restart with the same ClientToken, which ECI answers without restarting
+twice; for a recreate by deleting (again) and creating under a new incarnation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -22,9 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acr_eci_operator import mapping, models
+from acr_eci_operator.models import ANNOTATION_RECREATED_AT, ANNOTATION_RESTARTED_AT
 
 UPDATABLE_PHASES = frozenset({"Pending", "Running"})
 """UpdateContainerGroup accepts only groups in these phases."""
+RESTARTABLE_PHASES = frozenset({"Pending", "Running"})
+"""RestartContainerGroup accepts only groups in these phases (its API reference; the group then passes
+through Restarting)."""
 ENDED_PHASES = frozenset({"Succeeded", "Failed", "Expired", "ScheduleFailed"})
 """Phases a group never leaves on its own."""
 RECLAIMED_PHASES = frozenset({"Expired"})
@@ -60,6 +72,32 @@ class Action(enum.Enum):
     """The spec asks for what cannot be done; waits for the resource to change."""
     NOTHING = "Nothing"
     """ECI matches the resource."""
+    RESTART = "Restart"
+    """Send RestartContainerGroup for the restart requested (the record in `Plan.records`, written first)."""
+    ACKNOWLEDGE = "Acknowledge"
+    """Record request values as handled without acting on them (`Plan.records`): values a status of an
+    older release cannot say anything about, or a restart of a group that has ended."""
+
+
+SENDING = "Sending"
+RESTARTED = "Restarted"
+RECREATED = "Recreated"
+NOT_NEEDED = "NotNeeded"
+NOT_APPLICABLE = "NotApplicable"
+"""Results of a handled request (models.RequestResult)."""
+RESTART = "restart"
+RECREATE = "recreate"
+"""The kinds of request: the status field each is recorded in."""
+
+
+@dataclass(frozen=True)
+class Handled:
+    """A request as status records it (status.restart, status.recreate)."""
+
+    requested: str | None = None
+    """The annotation value handled (None: none was set)."""
+    container_group_id: str | None = None
+    result: str | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +120,10 @@ class Desired:
     on-demand one."""
     account: str | None = None
     """The identity (AccessKey id or role ARN) of the credentials that serve the resource now."""
+    restart_requested: str | None = None
+    """The eci.acr-operator.dev/restartedAt annotation (None: not set, or empty)."""
+    recreate_requested: str | None = None
+    """The eci.acr-operator.dev/recreatedAt annotation (None: not set, or empty)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +144,10 @@ class Known:
     """What the group runs on (status.capacity): Spot, OnDemand, or None without spec.spot."""
     account: str | None = None
     """The identity whose credentials created (or last saw) the group (status.account)."""
+    restart: Handled | None = Handled()
+    """The restart request last handled (None: status has no record, as a status of an older release)."""
+    recreate: Handled | None = Handled()
+    """The recreate request last handled (None: status has no record)."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +172,8 @@ class Plan:
     message: str = ""
     changed: tuple[str, ...] = field(default=())
     """Immutable fields that changed, for Recreate and Refuse."""
+    records: Mapping[str, Handled] = field(default_factory=dict)
+    """For Restart, Acknowledge and a requested Recreate: what to record per kind of request."""
 
 
 IMMUTABLE_WIRE_FIELDS = (
@@ -170,7 +218,14 @@ def desired_from(
         active_deadline=spec.active_deadline_seconds is not None,
         spot_fallback=spec.spot is not None and bool(spec.spot.fallback_to_on_demand),
         account=account,
+        restart_requested=request_value(annotations, ANNOTATION_RESTARTED_AT),
+        recreate_requested=request_value(annotations, ANNOTATION_RECREATED_AT),
     )
+
+
+def request_value(annotations: Mapping[str, str], annotation: str) -> str | None:
+    """A request annotation's value; an empty one asks for nothing."""
+    return str(annotations.get(annotation) or "") or None
 
 
 def known_from(status: Mapping[str, Any]) -> Known:
@@ -188,6 +243,19 @@ def known_from(status: Mapping[str, Any]) -> Known:
         ),
         capacity=status.get("capacity"),
         account=status.get("account"),
+        restart=_handled(status.get(RESTART)),
+        recreate=_handled(status.get(RECREATE)),
+    )
+
+
+def _handled(record: object) -> Handled | None:
+    """A request record from status (None: there is none, as in a status of an older release)."""
+    if not isinstance(record, Mapping):
+        return None
+    return Handled(
+        requested=record.get("requested"),
+        container_group_id=record.get("containerGroupId"),
+        result=record.get("result"),
     )
 
 
@@ -196,6 +264,8 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
     group_id = known.container_group_id
     if not group_id:
         return Plan(Action.CREATE)
+    if known.restart is None or known.recreate is None:
+        return _adopt_requests(desired, known, group_id)
     if observation is None or observation.container_group_id != group_id:
         return Plan(Action.OBSERVE, "ObservationPending", f"waiting for ECI to report group {group_id}")
 
@@ -207,6 +277,118 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
             "left alone, and this resource's own group is found or created",
         )
 
+    replacing = known.recreate
+    if replacing.result == SENDING and replacing.container_group_id == group_id:
+        # A requested replacement began (its record is written before the delete) and did not end.
+        return _recreate_requested(replacing.requested, group_id)
+
+    spec_plan = _spec_plan(desired, known, observation, group_id)
+    if spec_plan.action not in (Action.NOTHING, Action.REFUSE):
+        return spec_plan
+    return _requested(desired, known, observation, group_id, spec_plan) or spec_plan
+
+
+def recorded(known: Known, records: Mapping[str, Handled]) -> Known:
+    """What status says once `records` are written (after an Acknowledge, say)."""
+    return dataclasses.replace(
+        known,
+        restart=records.get(RESTART, known.restart),
+        recreate=records.get(RECREATE, known.recreate),
+    )
+
+
+def handled_at_create(desired: Desired, known: Known, container_group_id: str) -> dict[str, Handled]:
+    """The records written with a new group (created, or adopted by tag in the create path): it starts
+    after every value seen so far, so none needs carrying out on it; a requested replacement under way is
+    done."""
+    recreate = RECREATED if known.recreate is not None and known.recreate.result == SENDING else NOT_NEEDED
+    return {
+        RESTART: Handled(desired.restart_requested, container_group_id, NOT_NEEDED),
+        RECREATE: Handled(desired.recreate_requested, container_group_id, recreate),
+    }
+
+
+def _adopt_requests(desired: Desired, known: Known, group_id: str) -> Plan:
+    """Status has no record of the requests handled: it was written by a release that ignored the
+    annotations. Values already set then are taken as handled (an upgrade restarts nothing); a value set
+    later is a request."""
+    records: dict[str, Handled] = {}
+    values: list[str] = []
+    for kind, held, value, annotation in (
+        (RESTART, known.restart, desired.restart_requested, ANNOTATION_RESTARTED_AT),
+        (RECREATE, known.recreate, desired.recreate_requested, ANNOTATION_RECREATED_AT),
+    ):
+        if held is None:
+            records[kind] = Handled(value, group_id, NOT_NEEDED)
+            if value is not None:
+                values.append(f"{annotation}={value}")
+    message = (
+        f"{' and '.join(values)} set before this operator version handled requests: taken as done, not "
+        "acted on (change the value to ask again)"
+        if values
+        else ""
+    )
+    return Plan(Action.ACKNOWLEDGE, "RequestsAdopted", message, records=records)
+
+
+def _recreate_requested(value: str | None, group_id: str) -> Plan:
+    return Plan(
+        Action.RECREATE,
+        "Recreating",
+        f"{ANNOTATION_RECREATED_AT}={value} asks for a new group",
+        records={RECREATE: Handled(value, group_id, SENDING)},
+    )
+
+
+def _requested(
+    desired: Desired, known: Known, observation: Observation, group_id: str, spec_plan: Plan
+) -> Plan | None:
+    """A request to carry out (or to record as not applicable) where the spec alone asks for nothing, or
+    for something refused; None when there is none."""
+    phase = observation.phase
+    # A group that cannot be seen with the credentials in use now (AccountChanged) cannot be acted on.
+    unreachable = phase is None and spec_plan.action is Action.REFUSE
+    recreate = desired.recreate_requested
+    if recreate is not None and known.recreate is not None and recreate != known.recreate.requested:
+        if desired.update_strategy != "Recreate":
+            return Plan(
+                Action.REFUSE,
+                "RecreateNotAllowed",
+                f"{ANNOTATION_RECREATED_AT}={recreate} asks to replace container group {group_id}, which only "
+                f"spec.updateStrategy: Recreate allows; set it, or remove the annotation",
+            )
+        return None if unreachable else _recreate_requested(recreate, group_id)
+
+    held = known.restart or Handled()
+    restart = desired.restart_requested
+    if restart is not None and restart != held.requested:
+        value: str | None = restart
+    elif held.result == SENDING and held.container_group_id == group_id:
+        value = held.requested  # sent (or about to be) when the process stopped: sent again, same token
+    else:
+        return None
+    if unreachable:
+        return None
+    if phase in RESTARTABLE_PHASES:
+        return Plan(
+            Action.RESTART,
+            "Restarting",
+            f"{ANNOTATION_RESTARTED_AT}={value} asks for a restart",
+            records={RESTART: Handled(value, group_id, SENDING)},
+        )
+    if phase is None or phase in ENDED_PHASES:
+        return Plan(
+            Action.ACKNOWLEDGE,
+            "RestartNotApplicable",
+            f"{ANNOTATION_RESTARTED_AT}={value} is not acted on: container group {group_id} is "
+            f"{phase or 'gone'}, and ECI restarts only Pending or Running groups",
+            records={RESTART: Handled(value, group_id, NOT_APPLICABLE)},
+        )
+    return Plan(Action.WAIT, "Waiting", f"the group is {phase}; the restart waits for Pending or Running")
+
+
+def _spec_plan(desired: Desired, known: Known, observation: Observation, group_id: str) -> Plan:
+    """What the spec asks for, once the group is observed and ours."""
     spec_changed_since_sent = known.observed_generation is not None and (
         desired.generation > known.observed_generation
     )

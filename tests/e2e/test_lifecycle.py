@@ -95,7 +95,7 @@ def test_create_reaches_running_with_status_and_conditions(
     assert set(status) <= {
         "containerGroupId", "regionId", "incarnation", "applied", "appliedHash", "appliedLists", "updateCount", "lastEventTime", "phase",
         "intranetIp", "internetIp", "observedGeneration", "registries", "containers", "conditions", "account",
-        "createSent",
+        "createSent", "restart", "recreate",
     }  # fmt: skip
 
 

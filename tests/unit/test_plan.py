@@ -13,7 +13,7 @@ import pytest
 
 from acr_eci_operator import manifests, mapping, models, planner
 from acr_eci_operator.cli import main
-from acr_eci_operator.controller import Resource, owner_tags
+from acr_eci_operator.controller import Resource, handled_fields, owner_tags
 from acr_eci_operator.plan import PLACEHOLDER, Finding, Network, input_object_keys, plan_live
 from tests.api.acg_testlib import EXAMPLES_DIR, example_names, example_objects, example_resource
 from tests.api.test_api_mapping import DEFAULTS, parameters_for, seed_examples
@@ -266,6 +266,9 @@ def live_body(example: str, phase: str | None = "Running", **spec: Any) -> dict[
         "observedGeneration": 1,
         "account": "LTAI-x",
         **({"phase": phase} if phase else {}),
+        **handled_fields(
+            planner.handled_at_create(desired, planner.Known(), "eci-1"), "2026-12-02T10:00:00Z"
+        ),
     }
     return body
 
@@ -347,3 +350,34 @@ def test_a_finished_job_is_replaced_only_when_its_spec_changes() -> None:
     assert live(manifest("acr-registry-info-id.yaml", restartPolicy="Never"), body).action == "nothing"
     changed = live(manifest("acr-registry-info-id.yaml", restartPolicy="Never", cpu=2), body)
     assert (changed.action, changed.reason) == ("recreate", "Recreating")
+
+
+def with_annotation(item: manifests.Manifest, annotation: str, value: str) -> manifests.Manifest:
+    metadata = {**item.body["metadata"], "annotations": {annotation: value}}
+    body = {**item.body, "metadata": metadata}
+    return manifests.Manifest(item.source, item.document, item.item, item.line, body, item.node)
+
+
+def test_a_new_restartedAt_value_is_a_restart_of_the_live_group() -> None:
+    body = live_body("acr-registry-info-id.yaml")
+    item = with_annotation(manifest("acr-registry-info-id.yaml"), models.ANNOTATION_RESTARTED_AT, "t1")
+    finding = live(item, body)
+    assert (finding.action, finding.reason) == ("restart", "Restarting")
+    assert finding.sent is not None and finding.sent["ContainerGroupId"] == "eci-1"
+    assert finding.sent["ClientToken"].startswith(f"{UID}-r")
+    # The value already handled: nothing.
+    body["status"]["restart"]["requested"] = "t1"
+    assert live(item, body).action == "nothing"
+
+
+def test_a_status_of_the_last_release_is_planned_past_the_adoption_of_request_values() -> None:
+    """The operator first records the annotation values (no ECI call) and plans on: plan shows what
+    follows, not the record."""
+    body = live_body("acr-registry-info-id.yaml")
+    del body["status"]["restart"], body["status"]["recreate"]
+    item = with_annotation(manifest("acr-registry-info-id.yaml"), models.ANNOTATION_RESTARTED_AT, "t1")
+    assert live(item, body).action == "nothing"
+    changed = with_annotation(
+        manifest("acr-registry-info-id.yaml", zoneId="cn-beijing-b"), models.ANNOTATION_RESTARTED_AT, "t1"
+    )
+    assert live(changed, body).action == "refuse"

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from acr_eci_operator.planner import Action, Desired, Known, Observation, plan
+from acr_eci_operator.planner import (
+    NOT_APPLICABLE,
+    NOT_NEEDED,
+    RECREATE,
+    RECREATED,
+    RESTART,
+    RESTARTED,
+    SENDING,
+    Action,
+    Desired,
+    Handled,
+    Known,
+    Observation,
+    handled_at_create,
+    plan,
+)
 
 GROUP = "eci-abc"
 APPLIED = {"zoneId": "cn-beijing-a"}
@@ -19,6 +34,8 @@ def desired(
     active_deadline: bool = False,
     spot_fallback: bool = False,
     account: str | None = None,
+    restart: str | None = None,
+    recreate: str | None = None,
 ) -> Desired:
     return Desired(
         generation=generation,
@@ -29,7 +46,15 @@ def desired(
         active_deadline=active_deadline,
         spot_fallback=spot_fallback,
         account=account,
+        restart_requested=restart,
+        recreate_requested=recreate,
     )
+
+
+NO_RECORD = Handled(requested="no record")
+"""Stands for a status without the record (None) in `known`."""
+NOTHING_ASKED = Handled()
+"""A record with no value: the operator handles requests for the resource, none was made."""
 
 
 def known(
@@ -40,6 +65,8 @@ def known(
     group: str | None = GROUP,
     capacity: str | None = None,
     account: str | None = None,
+    restart: Handled = NOTHING_ASKED,
+    recreate: Handled = NOTHING_ASKED,
 ) -> Known:
     return Known(
         container_group_id=group,
@@ -49,7 +76,16 @@ def known(
         last_phase=last_phase,
         capacity=capacity,
         account=account,
+        restart=None if restart is NO_RECORD else restart,
+        recreate=None if recreate is NO_RECORD else recreate,
     )
+
+
+T1, T2 = "2026-12-02T10:00:00Z", "2026-12-02T11:00:00Z"
+
+
+def restarted(value: str | None = T1, result: str = RESTARTED, group: str = GROUP) -> Handled:
+    return Handled(value, group, result)
 
 
 def seen(phase: str | None, no_stock: bool = False) -> Observation:
@@ -318,7 +354,49 @@ ROWS = [
         Action.RECREATE,
         "Recreating",
     ),
-]
+    # Restart by annotation: a value other than the one handled restarts a Pending or Running group once.
+    ("restart asked, Running: restart", desired(restart=T2), known(restart=restarted()), seen("Running"), Action.RESTART, "Restarting"),
+    ("restart asked, Pending: restart", desired(restart=T2), known(restart=restarted()), seen("Pending"), Action.RESTART, "Restarting"),
+    ("first restart asked (record without value): restart", desired(restart=T1), known(), seen("Running"), Action.RESTART, "Restarting"),
+    ("restart value handled: nothing", desired(restart=T1), known(restart=restarted()), seen("Running"), Action.NOTHING, "UpToDate"),
+    ("restart value handled as not needed: nothing", desired(restart=T1), known(restart=restarted(result=NOT_NEEDED)), seen("Running"), Action.NOTHING, "UpToDate"),
+    ("annotation removed: nothing", desired(), known(restart=restarted()), seen("Running"), Action.NOTHING, "UpToDate"),
+    ("restart asked, Scheduling: wait", desired(restart=T2), known(restart=restarted()), seen("Scheduling"), Action.WAIT, "Waiting"),
+    ("restart asked, Restarting: wait", desired(restart=T2), known(restart=restarted()), seen("Restarting"), Action.WAIT, "Waiting"),
+    ("restart asked, Updating after our update: wait", desired(restart=T2), known(restart=restarted()), seen("Updating"), Action.WAIT, "Waiting"),
+    ("restart and update asked: update first", desired(digest="d2", restart=T2), known(restart=restarted()), seen("Running"), Action.UPDATE, ""),
+    ("restart and immutable change (Recreate): recreate, the restart is moot", desired(immutable={"zoneId": "b"}, update_strategy="Recreate", restart=T2), known(restart=restarted()), seen("Running"), Action.RECREATE, "Recreating"),
+    ("restart with a refused change: restart (then refuse again)", desired(immutable={"zoneId": "b"}, restart=T2), known(restart=restarted()), seen("Running"), Action.RESTART, "Restarting"),
+    ("restart of a lost group: recreate, the restart is moot", desired(restart=T2), known(restart=restarted()), seen(None), Action.RECREATE, "ContainerGroupLost"),
+    ("restart of a reclaimed group: recreate", desired(restart=T2), known(restart=restarted()), seen("Expired"), Action.RECREATE, "ContainerGroupLost"),
+    ("restart of a finished job: not applicable", desired(restart_policy="Never", restart=T2), known(restart=restarted()), seen("Succeeded"), Action.ACKNOWLEDGE, "RestartNotApplicable"),
+    ("restart of a finished job ECI dropped: not applicable", desired(restart_policy="Never", restart=T2), known(last_phase="Succeeded", restart=restarted()), seen(None), Action.ACKNOWLEDGE, "RestartNotApplicable"),
+    ("restart of a failed Always group: not applicable", desired(restart=T2), known(restart=restarted()), seen("Failed"), Action.ACKNOWLEDGE, "RestartNotApplicable"),
+    ("restart of a group another account cannot see: refuse", desired(restart=T2, account="B"), known(account="A", restart=restarted()), seen(None), Action.REFUSE, "AccountChanged"),
+    ("restart not observed yet: observe", desired(restart=T2), known(restart=restarted()), None, Action.OBSERVE, "ObservationPending"),
+    # A record Sending for the current group: the process stopped after writing it; sent again.
+    ("restart Sending, Running: send again", desired(restart=T1), known(restart=restarted(result=SENDING)), seen("Running"), Action.RESTART, "Restarting"),
+    ("restart Sending, annotation removed since: send again", desired(), known(restart=restarted(result=SENDING)), seen("Running"), Action.RESTART, "Restarting"),
+    ("restart Sending, Restarting: wait", desired(restart=T1), known(restart=restarted(result=SENDING)), seen("Restarting"), Action.WAIT, "Waiting"),
+    ("restart Sending for a group replaced since: nothing", desired(restart=T1), known(restart=restarted(result=SENDING, group="eci-old")), seen("Running"), Action.NOTHING, "UpToDate"),
+    # Upgrade: a status of the last release has no records; values already set are taken as handled.
+    ("status of the last release, annotation set: adopted, no restart", desired(restart=T1), known(restart=NO_RECORD, recreate=NO_RECORD), seen("Running"), Action.ACKNOWLEDGE, "RequestsAdopted"),
+    ("status of the last release, no annotation: adopted", desired(), known(restart=NO_RECORD, recreate=NO_RECORD), None, Action.ACKNOWLEDGE, "RequestsAdopted"),
+    ("status of the last release, no group: create", desired(restart=T1), known(group=None, restart=NO_RECORD, recreate=NO_RECORD), None, Action.CREATE, ""),
+    # Recreate by annotation: only under updateStrategy Recreate.
+    ("recreate asked under Recreate: recreate", desired(update_strategy="Recreate", recreate=T1), known(), seen("Running"), Action.RECREATE, "Recreating"),
+    ("recreate asked under InPlace: refuse", desired(recreate=T1), known(), seen("Running"), Action.REFUSE, "RecreateNotAllowed"),
+    ("recreate value handled: nothing", desired(update_strategy="Recreate", recreate=T1), known(recreate=restarted(result=RECREATED)), seen("Running"), Action.NOTHING, "UpToDate"),
+    ("recreate of a finished job: recreate (runs it again)", desired(restart_policy="Never", update_strategy="Recreate", recreate=T1), known(), seen("Succeeded"), Action.RECREATE, "Recreating"),
+    ("recreate of a finished job ECI dropped: recreate", desired(restart_policy="Never", update_strategy="Recreate", recreate=T1), known(last_phase="Succeeded"), seen(None), Action.RECREATE, "Recreating"),
+    ("recreate and restart asked: recreate", desired(update_strategy="Recreate", recreate=T1, restart=T1), known(), seen("Running"), Action.RECREATE, "Recreating"),
+    ("recreate asked while Scheduling: recreate", desired(update_strategy="Recreate", recreate=T1), known(), seen("Scheduling"), Action.RECREATE, "Recreating"),
+    ("recreate and update asked: update first", desired(digest="d2", update_strategy="Recreate", recreate=T1), known(), seen("Running"), Action.UPDATE, ""),
+    # A replacement recorded Sending whose group status still names: carried on, whatever the phase.
+    ("recreate Sending, group still there: recreate", desired(update_strategy="Recreate", recreate=T1), known(recreate=restarted(result=SENDING)), seen("Running"), Action.RECREATE, "Recreating"),
+    ("recreate Sending, group deleted, job had finished: recreate", desired(restart_policy="Never", update_strategy="Recreate", recreate=T1), known(last_phase="Succeeded", recreate=restarted(result=SENDING)), seen(None), Action.RECREATE, "Recreating"),
+    ("recreate Sending for a group replaced since: nothing", desired(update_strategy="Recreate", recreate=T1), known(recreate=restarted(result=SENDING, group="eci-old")), seen("Running"), Action.NOTHING, "UpToDate"),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -376,3 +454,56 @@ def test_a_group_without_our_uid_tag_is_forgotten_never_touched() -> None:
         desired(immutable={"zoneId": "b"}, update_strategy="Recreate"),
     ):
         assert plan(want, known(), foreign).action is Action.FORGET
+
+
+def test_a_restart_plan_names_the_record_to_write_first() -> None:
+    result = plan(desired(restart=T2), known(restart=restarted()), seen("Running"))
+    assert result.records == {RESTART: Handled(T2, GROUP, SENDING)}
+    assert "eci.acr-operator.dev/restartedAt=" + T2 in result.message
+    resumed = plan(desired(), known(restart=restarted(result=SENDING)), seen("Running"))
+    assert resumed.records == {RESTART: Handled(T1, GROUP, SENDING)}
+
+
+def test_a_restart_not_applicable_is_recorded_and_explained() -> None:
+    result = plan(desired(restart=T2), known(restart=restarted()), seen("Failed"))
+    assert result.records == {RESTART: Handled(T2, GROUP, NOT_APPLICABLE)}
+    assert "Failed" in result.message and "Pending or Running" in result.message
+
+
+def test_adopting_a_status_of_the_last_release_records_the_values_set_then() -> None:
+    result = plan(desired(restart=T1), known(restart=NO_RECORD, recreate=NO_RECORD), None)
+    assert result.records == {
+        RESTART: Handled(T1, GROUP, NOT_NEEDED),
+        RECREATE: Handled(None, GROUP, NOT_NEEDED),
+    }
+    assert "eci.acr-operator.dev/restartedAt=" + T1 in result.message
+    # Without any value set there is nothing to say (no event).
+    assert plan(desired(), known(restart=NO_RECORD, recreate=NO_RECORD), None).message == ""
+    # Only the missing record is written.
+    partial = plan(desired(restart=T2), known(restart=restarted(), recreate=NO_RECORD), None)
+    assert set(partial.records) == {RECREATE}
+
+
+def test_a_recreate_refusal_names_the_way_out() -> None:
+    result = plan(desired(recreate=T1), known(), seen("Running"))
+    assert "updateStrategy: Recreate" in result.message
+    assert "eci.acr-operator.dev/recreatedAt=" + T1 in result.message
+
+
+def test_a_requested_recreate_records_the_group_it_replaces() -> None:
+    result = plan(desired(update_strategy="Recreate", recreate=T1), known(), seen("Running"))
+    assert result.records == {RECREATE: Handled(T1, GROUP, SENDING)}
+
+
+def test_a_new_group_needs_none_of_the_requests_seen_so_far() -> None:
+    records = handled_at_create(desired(restart=T2, recreate=T1), known(group=None), "eci-new")
+    assert records == {
+        RESTART: Handled(T2, "eci-new", NOT_NEEDED),
+        RECREATE: Handled(T1, "eci-new", NOT_NEEDED),
+    }
+    replacing = known(group=None, recreate=restarted(result=SENDING))
+    assert handled_at_create(desired(recreate=T1), replacing, "eci-new")[RECREATE] == Handled(
+        T1, "eci-new", RECREATED
+    )
+    legacy = known(group=None, restart=NO_RECORD, recreate=NO_RECORD)
+    assert handled_at_create(desired(), legacy, "eci-new")[RESTART] == Handled(None, "eci-new", NOT_NEEDED)

@@ -1,0 +1,86 @@
+"""Restart requests in process: what the controller writes around RestartContainerGroup, with a fake
+Kubernetes and a fake ECI."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from acr_eci_operator.controller import Resource
+from acr_eci_operator.models import ANNOTATION_RESTARTED_AT
+from tests.unit.test_account_and_poll_faults import FakeKube, running_under_team_a
+
+T1 = "2026-12-02T10:00:00Z"
+
+
+class RestartingEci:
+    def __init__(self) -> None:
+        self.restarts: list[tuple[str, str]] = []
+
+    async def restart_container_group(self, region_id: str, group_id: str, client_token: str) -> None:
+        self.restarts.append((group_id, client_token))
+
+
+class OldCrdKube(FakeKube):
+    """An apiserver whose CRD predates status.restart and status.recreate (Helm does not upgrade CRDs):
+    it prunes them from every status write."""
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        kept = {key: value for key, value in status.items() if key not in ("restart", "recreate")}
+        return await super().patch_status(namespace, name, kept)
+
+
+def test_a_crd_that_prunes_the_request_records_stops_the_work_and_sends_no_restart() -> None:
+    """With an outdated CRD the records never stick: without this check the planner adopts the values
+    again at every round (a status write each time, a reconcile that never settles), and a restart would
+    be sent with no record of it written first."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        old = OldCrdKube()
+        old.body, old.secret, old.version = kube.body, kube.secret, kube.version
+        ctl.kube = old  # type: ignore[assignment]
+        eci = RestartingEci()
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+        old.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+        entry.resource = Resource.from_body(old._bump())
+        writes = old.version
+        delay = await ctl._reconcile(entry)
+        synced = next(c for c in old.body["status"]["conditions"] if c["type"] == "Synced")
+        assert (synced["status"], synced["reason"]) == ("False", "CrdOutdated"), synced
+        assert "crds/" in synced["message"]
+        assert delay is None  # waits for a change (the CRD applied, then any edit or the resync)
+        assert old.version - writes <= 2
+        assert eci.restarts == []
+
+    asyncio.run(run())
+
+
+def test_a_restart_is_recorded_before_it_is_sent_and_after() -> None:
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        eci = RestartingEci()
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+        statuses: list[dict[str, Any]] = []
+        patch_status = kube.patch_status
+
+        async def recording(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+            statuses.append(status)
+            return await patch_status(namespace, name, status)
+
+        kube.patch_status = recording  # type: ignore[method-assign]
+        kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+        entry.resource = Resource.from_body(kube._bump())
+        await ctl._reconcile(entry)
+        ((group_id, token),) = eci.restarts
+        assert group_id == "eci-1" and token.startswith("uid-1-r") and len(token) <= 64
+        sending, done = (s["restart"] for s in statuses if "restart" in s)
+        assert (sending["requested"], sending["result"]) == (T1, "Sending")
+        assert (done["requested"], done["result"], done["at"]) == (T1, "Restarted", sending["at"])
+        assert kube.body["status"]["phase"] == "Restarting"
+
+    asyncio.run(run())
