@@ -274,12 +274,22 @@ class Entry:
     until then (or while the new content cannot be used) the groups are observed with the old one."""
     reference_changes: int = 0
     """Grows with every change of one of those objects: a desired state read across one is not kept."""
+    unstored_records: dict[str, planner.Handled] = field(default_factory=dict)
+    """Request records of no value that an outdated CRD pruned from status (`Controller._stored`)."""
     task: asyncio.Task[None] | None = None
     busy: bool = False
 
     @property
     def container_group_id(self) -> str | None:
         return str(self.resource.status.get("containerGroupId") or "") or None
+
+    def known(self) -> Known:
+        """What status says was done, with the request records an outdated CRD did not store."""
+        known = self.resource.known()
+        held = {
+            kind: record for kind, record in self.unstored_records.items() if getattr(known, kind) is None
+        }
+        return planner.recorded(known, held) if held else known
 
     def region_id(self, default: str) -> str:
         return str(self.resource.status.get("regionId") or self.resource.spec.get("regionId") or default)
@@ -660,7 +670,7 @@ class Controller:
             for _ in range(MAX_STEPS):
                 if entry.resource.deleting or entry.desired is not desired:
                     return 0.0  # the resource changed under this reconcile: start over from it
-                result = planner.plan(desired.desired, entry.resource.known(), self._observation(entry))
+                result = planner.plan(desired.desired, entry.known(), self._observation(entry))
                 logger.debug("%s: plan %s %s", entry.resource.key, result.action.value, result.reason)
                 metrics.planned(result.action.value)
                 if result.action is Action.CREATE:
@@ -977,7 +987,7 @@ class Controller:
                 "nextCapacity": None,
                 "account": desired.account.identity,
                 **handled_fields(
-                    planner.handled_at_create(desired.desired, entry.resource.known(), group_id),
+                    planner.handled_at_create(desired.desired, entry.known(), group_id),
                     _rfc3339(time.time()),
                 ),
             },
@@ -1056,7 +1066,7 @@ class Controller:
                 "nextCapacity": None,
                 "account": desired.account.identity,
                 **handled_fields(
-                    planner.handled_at_create(desired.desired, entry.resource.known(), group_id),
+                    planner.handled_at_create(desired.desired, entry.known(), group_id),
                     _rfc3339(time.time()),
                 ),
             },
@@ -1137,7 +1147,7 @@ class Controller:
             fields={"incarnation": incarnation, **fallback, **requested},
             conditions=[condition("Synced", False, result.reason, message, resource.generation)],
         )
-        self._stored(entry, requested)
+        self._stored(entry, result.records)
         if not gone:
             await self._mutate(
                 entry, desired.account.client(region_id).delete_container_group(region_id, group_id)
@@ -1177,7 +1187,7 @@ class Controller:
         at = str(held["at"]) if resumed and isinstance(held, Mapping) else _rfc3339(time.time())
         sending = handled_fields({planner.RESTART: wanted}, at)
         await self._commit(entry, fields=sending)
-        self._stored(entry, sending)
+        self._stored(entry, {planner.RESTART: wanted})
         value = f"{models.ANNOTATION_RESTARTED_AT}={wanted.requested}"
         logger.info(
             "%s: restarting container group %s (%s%s)",
@@ -1208,7 +1218,7 @@ class Controller:
         resource = entry.resource
         records = handled_fields(result.records, _rfc3339(time.time()))
         await self._commit(entry, fields=records)
-        self._stored(entry, records)
+        self._stored(entry, result.records)
         if result.message:
             not_applicable = any(r.result == planner.NOT_APPLICABLE for r in result.records.values())
             event_type = "Warning" if not_applicable else "Normal"
@@ -1217,12 +1227,18 @@ class Controller:
             )
             await self.post_event(resource.reference, event_type, result.reason, result.message)
 
-    def _stored(self, entry: Entry, records: Mapping[str, Any]) -> None:
+    def _stored(self, entry: Entry, records: Mapping[str, planner.Handled]) -> None:
         """The request records just written are in the object the write returned. An apiserver whose CRD
-        predates them prunes them: every round would then adopt the values again, and a call would go
-        out with no record of it, so the work stops here until the CRD is applied."""
-        for kind in records:
-            if not isinstance(entry.resource.status.get(kind), Mapping):
+        predates them prunes them. A record of no value (the resource asks for nothing) is then kept in
+        memory, so such a resource is served as before under the old CRD. A record of a value cannot be
+        kept that way: every round would adopt the value again, and a call would go out with no record
+        of it, so the work stops here until the CRD is applied."""
+        for kind, record in records.items():
+            if isinstance(entry.resource.status.get(kind), Mapping):
+                entry.unstored_records.pop(kind, None)
+            elif record.requested is None:
+                entry.unstored_records[kind] = record
+            else:
                 raise OperatorError(
                     "CrdOutdated",
                     f"status.{kind} was not stored: the installed CRD is older than this operator. Apply "

@@ -84,3 +84,24 @@ def test_a_restart_is_recorded_before_it_is_sent_and_after() -> None:
         assert kube.body["status"]["phase"] == "Restarting"
 
     asyncio.run(run())
+
+
+def test_a_crd_that_prunes_the_request_records_still_serves_a_resource_that_asks_for_none() -> None:
+    """Helm does not upgrade CRDs. A resource without request annotations has nothing a lost record could
+    repeat: it is served as before (its records kept in memory), settles, and only a request value stops
+    the work (the test above)."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        old = OldCrdKube()
+        old.body, old.secret, old.version = kube.body, kube.secret, kube.version
+        ctl.kube = old  # type: ignore[assignment]
+        entry.resource = Resource.from_body(old._bump())
+        await ctl._reconcile(entry)
+        synced = next(c for c in old.body["status"]["conditions"] if c["type"] == "Synced")
+        assert synced["reason"] != "CrdOutdated", synced
+        writes = old.version
+        await ctl._reconcile(entry)
+        assert old.version == writes  # settled: the pruned records are not written again
+
+    asyncio.run(run())
