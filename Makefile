@@ -13,11 +13,13 @@ PYTEST_ARGS ?=
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Three distributions, each installed editable: the operator (pyproject.toml, operator/), the ECI emulator
+# (emulator/) and the local control plane (controlplane/); the last two are for tests only.
+$(VENV)/.installed: pyproject.toml emulator/pyproject.toml controlplane/pyproject.toml
 	@$(PYTHON) -c "import venv, ensurepip" 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3 python3-venv)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test,dev]'
+	$(PY) -m pip install -q -e ./emulator -e ./controlplane -e '.[test,dev]'
 	touch $@
 
 apiserver:
@@ -35,8 +37,8 @@ prometheus:
 	bash scripts/install-prometheus.sh
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests scripts benchmarks
-	$(VENV)/bin/ruff format --check operator tests scripts benchmarks
+	$(VENV)/bin/ruff check operator emulator controlplane tests scripts benchmarks
+	$(VENV)/bin/ruff format --check operator emulator controlplane tests scripts benchmarks
 
 typecheck: venv
 	$(VENV)/bin/mypy

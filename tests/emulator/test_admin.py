@@ -163,7 +163,7 @@ def test_access_keys_added_at_run_time(eci_emulator: EmulatorFixture) -> None:
 
 
 def test_the_bundled_sample_is_the_example_file() -> None:
-    bundled = REPOSITORY / "operator" / "eci_emulator" / "sample_acr_instances.yaml"
+    bundled = REPOSITORY / "emulator" / "eci_emulator" / "sample_acr_instances.yaml"
     example = REPOSITORY / "examples" / "emulator" / "acr-instances.yaml"
     assert bundled.read_text() == example.read_text()
 
