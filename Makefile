@@ -23,11 +23,11 @@ $(VENV)/.installed: pyproject.toml emulator/pyproject.toml controlplane/pyprojec
 	touch $@
 
 apiserver:
-	bash scripts/build-kube-apiserver.sh >/dev/null
+	bash controlplane/local_control_plane/build-kube-apiserver.sh >/dev/null
 
 # The CEL-enforcing apiextensions-apiserver 1.36 (tests/api/test_api_cel_server.py).
 apiextensions:
-	bash scripts/build-apiextensions-apiserver.sh >/dev/null
+	bash controlplane/local_control_plane/build-apiextensions-apiserver.sh >/dev/null
 
 tools:
 	bash scripts/fetch-tools.sh >/dev/null

@@ -2,7 +2,7 @@
 
 It is the server that enforces a CRD's CEL rules (`x-kubernetes-validations`), with Kubernetes' own CEL
 libraries, error format and cost budget, which the 1.20 kube-apiserver of `cluster.py` ignores. It serves
-CustomResourceDefinitions and custom resources only (scripts/build-apiextensions-apiserver.sh builds it
+CustomResourceDefinitions and custom resources only (build-apiextensions-apiserver.sh beside it builds it
 from Debian's packages):
 
 - no core API: no Namespace objects (a custom resource is created under any namespace path, since the
@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from local_control_plane.cluster import (
-    REPO_ROOT,
     LocalApiserver,
     ensure_built,
     free_port,
@@ -35,7 +34,7 @@ from local_control_plane.cluster import (
     write_kubeconfig,
 )
 
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-apiextensions-apiserver.sh"
+BUILD_SCRIPT = Path(__file__).resolve().parent / "build-apiextensions-apiserver.sh"
 KUBERNETES_VERSION = "1.36.4"
 
 # Every admission plugin the server has needs informers on a core API it does not have.

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-kube-apiserver.sh"
+BUILD_SCRIPT = Path(__file__).resolve().parent / "build-kube-apiserver.sh"
+"""The recipe that builds kube-apiserver into the cache (shipped in this package)."""
 CACHE_DIR = Path(os.environ.get("ACR_ECI_CACHE", Path.home() / ".cache" / "acr-eci-operator"))
 """The cache of slow builds and fetched tools (the build scripts write it; ACR_ECI_CACHE moves it)."""
 

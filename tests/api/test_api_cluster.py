@@ -316,7 +316,7 @@ def test_status_is_a_subresource_and_keeps_the_operator_fields(custom: Any, name
 
 def test_empty_strings_are_stored(custom: Any, namespace: str) -> None:
     # Built with Go >= 1.16 and no patch, this apiserver took "" for null and refused it (kubernetes#99804);
-    # scripts/build-kube-apiserver.sh applies the upstream fix, and this proves it took.
+    # local_control_plane/build-kube-apiserver.sh applies the upstream fix, and this proves it took.
     body = resource("empty-env", spec(containers=[container(env=[{"name": "A", "value": ""}])]))
     stored = create(custom, namespace, body)
     assert stored["spec"]["containers"][0]["env"] == [{"name": "A", "value": ""}]

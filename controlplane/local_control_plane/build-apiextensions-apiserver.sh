@@ -3,7 +3,7 @@
 # and cache it. It is the test bed's CEL-enforcing apiserver (CRDs and custom resources only); see README.md,
 # Development.
 #
-#   scripts/build-apiextensions-apiserver.sh      # prints the cached binary's path
+#   bash build-apiextensions-apiserver.sh      # prints the cached binary's path
 #
 # Debian sid ships the sources (golang-k8s-apiextensions-apiserver-dev, with the upstream server's main.go)
 # and Go 1.27, which bookworm's Go 1.19 cannot build: the build runs in a throwaway sid chroot made by

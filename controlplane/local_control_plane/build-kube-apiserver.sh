@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build kube-apiserver v1.20.2 from Debian bookworm's own `kubernetes` source package, once, and cache it.
 #
-#   scripts/build-kube-apiserver.sh            # prints the cached binary's path
+#   bash build-kube-apiserver.sh            # prints the cached binary's path
 #
 # The binary lands in ${ACR_ECI_CACHE:-~/.cache/acr-eci-operator}/kube-apiserver-1.20.2-pN; nothing is
 # written inside the repository. Needs root (apt-get) the first time; takes 5-10 minutes cold on 2 cores.
