@@ -1,5 +1,5 @@
 # Everything a developer or CI needs, from a fresh Debian machine (as root) onwards.
-#   make test     venv + both apiservers + tools + Prometheus + lint + types + the whole pytest suite
+#   make test     venv + both apiservers + tools + Prometheus + lint (ruff, import contracts) + types + the whole pytest suite
 #   make demo     the operator end to end on the local control plane and emulator
 #   make cluster  a local kube-apiserver by hand (prints the KUBECONFIG to export)
 
@@ -39,6 +39,7 @@ prometheus:
 lint: venv
 	$(VENV)/bin/ruff check operator emulator controlplane tests scripts benchmarks
 	$(VENV)/bin/ruff format --check operator emulator controlplane tests scripts benchmarks
+	$(VENV)/bin/lint-imports --no-logo
 
 typecheck: venv
 	$(VENV)/bin/mypy
