@@ -1,4 +1,5 @@
-# The acr-eci-operator image: the Python package on a slim base, run as a non-root user.
+# The acr-eci-operator image: the operator's distribution (pyproject.toml, operator/) on a slim base, run as
+# a non-root user. The emulator (emulator/) and the local control plane (controlplane/) stay out of it.
 #   docker build -t acr-eci-operator:0.1.0 .
 FROM python:3.11-slim
 

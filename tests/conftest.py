@@ -5,6 +5,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+# Their distributions register both through pytest11 entry points; named here too, so that the suite runs
+# with plugin autoloading off.
 pytest_plugins = ["local_control_plane.pytest_plugin", "eci_emulator.pytest_plugin"]
 
 ACG = ("eci.acr-operator.dev", "v1alpha1", "acrcontainergroups")

@@ -1,7 +1,8 @@
 """pytest fixtures: one control plane per test session and an admin API client for it; likewise the
 CEL-enforcing apiextensions-apiserver 1.36, started only by the tests that ask for it.
 
-Enable with `pytest_plugins = ["local_control_plane.pytest_plugin"]` in a conftest.
+Installing the acr-eci-local-control-plane distribution registers it (its pytest11 entry point); with plugin
+autoloading off, enable it with `pytest_plugins = ["local_control_plane.pytest_plugin"]` in the root conftest.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """pytest fixture `eci_emulator`: a started Emulator on a free port, one AccessKey pair, the sample registries.
 
-Enable with `pytest_plugins = ["eci_emulator.pytest_plugin"]` in the root conftest (or import the fixture).
+Installing the acr-eci-emulator distribution registers it (its pytest11 entry point); with plugin autoloading
+off, enable it with `pytest_plugins = ["eci_emulator.pytest_plugin"]` in the root conftest (or import the
+fixture).
 The registries are the bundled copy of examples/emulator/acr-instances.yaml.
 """
 
