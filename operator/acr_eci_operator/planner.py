@@ -277,12 +277,17 @@ def plan(desired: Desired, known: Known, observation: Observation | None) -> Pla
             "left alone, and this resource's own group is found or created",
         )
 
+    spec_plan = _spec_plan(desired, known, observation, group_id)
     replacing = known.recreate
-    if replacing.result == SENDING and replacing.container_group_id == group_id:
-        # A requested replacement began (its record is written before the delete) and did not end.
+    if (
+        replacing.result == SENDING
+        and replacing.container_group_id == group_id
+        and spec_plan.reason != "AccountChanged"
+    ):
+        # A requested replacement began (its record is written before the delete) and did not end. Not
+        # when the credentials in use now cannot see the group: it may still run in the other account.
         return _recreate_requested(replacing.requested, group_id)
 
-    spec_plan = _spec_plan(desired, known, observation, group_id)
     if spec_plan.action not in (Action.NOTHING, Action.REFUSE):
         return spec_plan
     return _requested(desired, known, observation, group_id, spec_plan) or spec_plan

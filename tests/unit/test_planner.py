@@ -396,6 +396,8 @@ ROWS = [
     ("recreate Sending, group still there: recreate", desired(update_strategy="Recreate", recreate=T1), known(recreate=restarted(result=SENDING)), seen("Running"), Action.RECREATE, "Recreating"),
     ("recreate Sending, group deleted, job had finished: recreate", desired(restart_policy="Never", update_strategy="Recreate", recreate=T1), known(last_phase="Succeeded", recreate=restarted(result=SENDING)), seen(None), Action.RECREATE, "Recreating"),
     ("recreate Sending for a group replaced since: nothing", desired(update_strategy="Recreate", recreate=T1), known(recreate=restarted(result=SENDING, group="eci-old")), seen("Running"), Action.NOTHING, "UpToDate"),
+    # Another account cannot see the group: replacing it would leave it running there and make a second one.
+    ("recreate Sending, group not seen with another account: refuse", desired(update_strategy="Recreate", recreate=T1, account="B"), known(account="A", recreate=restarted(result=SENDING)), seen(None), Action.REFUSE, "AccountChanged"),
 ]  # fmt: skip
 
 
