@@ -305,12 +305,18 @@ def recorded(known: Known, records: Mapping[str, Handled]) -> Known:
 def handled_at_create(desired: Desired, known: Known, container_group_id: str) -> dict[str, Handled]:
     """The records written with a new group (created, or adopted by tag in the create path): it starts
     after every value seen so far, so none needs carrying out on it; a requested replacement under way is
-    done."""
+    done. A record that already names the group is left out (not rewritten): the group was judged lost
+    and is adopted back, it did not start after the values, and what its records say is owed (a restart
+    Sending, with its time and so its ClientToken; a newer value; a replacement under way) still is."""
     recreate = RECREATED if known.recreate is not None and known.recreate.result == SENDING else NOT_NEEDED
-    return {
+    records = {
         RESTART: Handled(desired.restart_requested, container_group_id, NOT_NEEDED),
         RECREATE: Handled(desired.recreate_requested, container_group_id, recreate),
     }
+    for kind, held in ((RESTART, known.restart), (RECREATE, known.recreate)):
+        if held is not None and held.container_group_id == container_group_id:
+            del records[kind]
+    return records
 
 
 def _adopt_requests(desired: Desired, known: Known, group_id: str) -> Plan:

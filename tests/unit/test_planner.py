@@ -509,3 +509,13 @@ def test_a_new_group_needs_none_of_the_requests_seen_so_far() -> None:
     )
     legacy = known(group=None, restart=NO_RECORD, recreate=NO_RECORD)
     assert handled_at_create(desired(), legacy, "eci-new")[RESTART] == Handled(None, "eci-new", NOT_NEEDED)
+
+
+def test_a_group_adopted_back_keeps_the_requests_recorded_for_it() -> None:
+    """A group judged lost (ECI left it out of two answers) and found again by its uid tag is the same
+    group, not one that started after the values: what its records say is still to do stays to do (a
+    restart Sending is sent again, a newer value is carried out, a replacement under way goes on)."""
+    lost = known(group=None, restart=restarted(result=SENDING), recreate=restarted(result=SENDING))
+    assert handled_at_create(desired(restart=T1, recreate=T1), lost, GROUP) == {}  # left as they are
+    pending = known(group=None, restart=restarted())
+    assert set(handled_at_create(desired(restart=T2), pending, GROUP)) == {RECREATE}

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from acr_eci_operator.controller import Resource
+from acr_eci_operator.controller import Resource, restart_token
 from acr_eci_operator.models import ANNOTATION_RESTARTED_AT
-from tests.unit.test_account_and_poll_faults import FakeKube, running_under_team_a
+from tests.unit.test_account_and_poll_faults import UID, FakeKube, group, running_under_team_a
 
 T1 = "2026-12-02T10:00:00Z"
 
@@ -103,5 +103,59 @@ def test_a_crd_that_prunes_the_request_records_still_serves_a_resource_that_asks
         writes = old.version
         await ctl._reconcile(entry)
         assert old.version == writes  # settled: the pruned records are not written again
+
+    asyncio.run(run())
+
+
+class AdoptingBackEci(RestartingEci):
+    """ECI left eci-1 out of its answers (judged lost), then finds it again by its uid tag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def find_container_groups_by_tag(
+        self, region_id: str, key: str, value: str
+    ) -> list[dict[str, Any]]:
+        self.calls.append("find")
+        return [{**group("Running"), "CreationTime": "2026-12-01T00:00:00Z"}]
+
+    async def update_container_group(self, region_id: str, params: dict[str, str]) -> None:
+        self.calls.append("update")
+
+    async def create_container_group(self, *args: Any, **kwargs: Any) -> str:
+        raise AssertionError("the group found by its tag is adopted, not created again")
+
+
+def test_a_restart_sending_for_a_group_judged_lost_then_adopted_back_is_still_carried_out() -> None:
+    """The restart record was written Sending and the process stopped before the call. ECI then left the
+    group out of two answers: judged lost, and found again by its tag when re-created. It is the same
+    group, which never started after the value: the restart is still owed (README: never not at all)."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        eci = AdoptingBackEci()
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+        at = "2026-12-02T10:00:05Z"
+        kube.body["status"]["restart"] = {
+            "requested": T1,
+            "containerGroupId": "eci-1",
+            "at": at,
+            "result": "Sending",
+        }
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+        entry.resource = Resource.from_body(kube._bump())
+        (target,) = ctl.targets()
+        ctl.observed(target, None)  # confirmed absent by id
+        for _ in range(3):
+            await ctl._reconcile(entry)  # lost, adopted back, updated to the spec: observed again each time
+            (target,) = ctl.targets()
+            ctl.observed(target, group("Running"))
+        assert eci.calls == ["find", "update"], eci.calls
+        assert kube.body["status"]["containerGroupId"] == "eci-1"
+        assert eci.restarts == [("eci-1", restart_token(UID, "eci-1", T1, at))]
+        assert kube.body["status"]["restart"]["result"] == "Restarted"
 
     asyncio.run(run())
