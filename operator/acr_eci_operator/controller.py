@@ -1198,7 +1198,16 @@ class Controller:
         )
         token = restart_token(resource.uid, group_id, wanted.requested, at)
         eci = desired.account.client(region_id)
-        await self._mutate(entry, eci.restart_container_group(region_id, group_id, token))
+        try:
+            await self._mutate(entry, eci.restart_container_group(region_id, group_id, token))
+        except EciError as error:
+            if error.retryable or not (error.http_status is not None and 400 <= error.http_status < 500):
+                raise
+            # Refused for good (a 4xx: ECI changed nothing): the value is handled, never sent again (left
+            # Sending, every reconcile would send it, and removing the annotation could not withdraw it).
+            refused = {planner.RESTART: planner.Handled(wanted.requested, group_id, planner.NOT_APPLICABLE)}
+            await self._commit(entry, fields=handled_fields(refused, at))
+            raise
         generation = desired.desired.generation
         done = {planner.RESTART: planner.Handled(wanted.requested, group_id, planner.RESTARTED)}
         message = f"restarted container group {group_id} ({value})"

@@ -1879,7 +1879,7 @@ class HandledRequest:
             "ClientToken); Restarted or Recreated: ECI accepted it; NotNeeded: not acted on, because the group "
             "was created after the value was set, or the value was already there when this operator version "
             "first saw the resource; NotApplicable: the group had ended (ECI restarts only Pending or Running "
-            "groups)."
+            "groups), or ECI refused the restart with an error that retrying cannot cure (its code in Synced)."
         ),
     )
 

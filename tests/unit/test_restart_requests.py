@@ -7,6 +7,7 @@ import asyncio
 from typing import Any
 
 from acr_eci_operator.controller import Resource, restart_token
+from acr_eci_operator.eci import EciError
 from acr_eci_operator.models import ANNOTATION_RESTARTED_AT
 from tests.unit.test_account_and_poll_faults import UID, FakeKube, group, running_under_team_a
 
@@ -103,6 +104,42 @@ def test_a_crd_that_prunes_the_request_records_still_serves_a_resource_that_asks
         writes = old.version
         await ctl._reconcile(entry)
         assert old.version == writes  # settled: the pruned records are not written again
+
+    asyncio.run(run())
+
+
+class RefusingEci(RestartingEci):
+    """ECI refuses every restart with a terminal 4xx (a RAM policy without eci:RestartContainerGroup)."""
+
+    async def restart_container_group(self, region_id: str, group_id: str, client_token: str) -> None:
+        self.restarts.append((group_id, client_token))
+        raise EciError("RestartContainerGroup", "Forbidden.RAM", "not authorized", http_status=403)
+
+
+def test_a_restart_ecis_refuses_for_good_is_not_sent_again_and_leaves_no_record_sending() -> None:
+    """A terminal 4xx changed nothing at ECI. Left Sending, the record is carried out again at every
+    reconcile (each resync, each observation that changes), and removing the annotation cannot withdraw
+    it (a Sending record is sent again whatever the annotation says): Synced stays False for good."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        eci = RefusingEci()
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+        kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+        entry.resource = Resource.from_body(kube._bump())
+        assert await ctl._reconcile(entry) is None  # terminal: waits for a change
+        synced = next(c for c in kube.body["status"]["conditions"] if c["type"] == "Synced")
+        assert (synced["status"], synced["reason"]) == ("False", "Forbidden.RAM"), synced
+        record = kube.body["status"]["restart"]
+        assert (record["requested"], record["result"]) == (T1, "NotApplicable"), record
+        await ctl._reconcile(entry)  # the resync
+        kube.body["metadata"]["annotations"] = {}
+        entry.resource = Resource.from_body(kube._bump())
+        await ctl._reconcile(entry)
+        assert len(eci.restarts) == 1, eci.restarts
 
     asyncio.run(run())
 
