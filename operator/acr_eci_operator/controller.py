@@ -1185,6 +1185,11 @@ class Controller:
             and bool(held.get("at"))
         )
         at = str(held["at"]) if resumed and isinstance(held, Mapping) else _rfc3339(time.time())
+        before = _parse_rfc3339(str(held.get("at") or "")) if isinstance(held, Mapping) else None
+        if not resumed and before is not None and (_parse_rfc3339(at) or 0.0) <= before:
+            # Later than the record it follows, so each restart of a group has a token of its own (A, B,
+            # then A again within one second would otherwise repeat the first A's token).
+            at = _rfc3339(before + 1)
         sending = handled_fields({planner.RESTART: wanted}, at)
         await self._commit(entry, fields=sending)
         self._stored(entry, {planner.RESTART: wanted})

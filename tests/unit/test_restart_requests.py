@@ -196,3 +196,29 @@ def test_a_restart_sending_for_a_group_judged_lost_then_adopted_back_is_still_ca
         assert kube.body["status"]["restart"]["result"] == "Restarted"
 
     asyncio.run(run())
+
+
+def test_a_value_set_again_after_another_is_a_new_restart_even_within_the_same_second() -> None:
+    """A, then B, then A again: three values, three restarts. The token digests the group, the value and
+    the record's time, to the second: when all three come within one second (a group that restarts
+    quickly, and an early poll), the second A had the first A's token, and ECI answers it without
+    restarting, while status says Restarted."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        eci = RestartingEci()
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+        kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        for value in (T1, "B", T1):
+            kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: value}
+            entry.resource = Resource.from_body(kube._bump())
+            await ctl._reconcile(entry)
+            (target,) = ctl.targets()
+            assert ctl.observed(target, group("Running"))  # back already
+            await ctl._reconcile(entry)
+        assert len(eci.restarts) == 3
+        assert len({token for _, token in eci.restarts}) == 3, eci.restarts
+
+    asyncio.run(run())
