@@ -986,8 +986,13 @@ class Controller:
                 "capacity": capacity,
                 "nextCapacity": None,
                 "account": desired.account.identity,
+                # The values as the watch shows them now: one set before ECI answered asks for nothing.
                 **handled_fields(
-                    planner.handled_at_create(desired.desired, entry.known(), group_id),
+                    planner.handled_at_create(
+                        planner.with_requests(desired.desired, entry.resource.annotations),
+                        entry.known(),
+                        group_id,
+                    ),
                     _rfc3339(time.time()),
                 ),
             },

@@ -223,6 +223,15 @@ def desired_from(
     )
 
 
+def with_requests(desired: Desired, annotations: Mapping[str, str]) -> Desired:
+    """`desired` with the request values the annotations hold now (newer than those it was built from)."""
+    return dataclasses.replace(
+        desired,
+        restart_requested=request_value(annotations, ANNOTATION_RESTARTED_AT),
+        recreate_requested=request_value(annotations, ANNOTATION_RECREATED_AT),
+    )
+
+
 def request_value(annotations: Mapping[str, str], annotation: str) -> str | None:
     """A request annotation's value; an empty one asks for nothing."""
     return str(annotations.get(annotation) or "") or None

@@ -222,3 +222,34 @@ def test_a_value_set_again_after_another_is_a_new_restart_even_within_the_same_s
         assert len({token for _, token in eci.restarts}) == 3, eci.restarts
 
     asyncio.run(run())
+
+
+def test_a_value_set_before_eci_answered_the_create_asks_for_nothing() -> None:
+    """README: a value set before ECI answered the group's create asks for nothing (the group starts
+    after it). The create records the values as handled; it took them from the annotations read when the
+    reconcile began, so a value that arrived (by the watch) during the call was then carried out as a
+    restart of the brand-new group."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+
+        class CreatingEci(RestartingEci):
+            async def create_container_group(self, region_id: str, params: Any, **_: Any) -> str:
+                kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+                ctl.seen(kube._bump())  # the watch delivers the edit while ECI creates the group
+                return "eci-1"
+
+        eci = CreatingEci()
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+        kube.body["status"] = {}
+        entry.resource = Resource.from_body(kube._bump())
+        for _ in range(3):
+            await ctl._reconcile(entry)
+            (target,) = ctl.targets()
+            ctl.observed(target, group("Running"))
+        record = kube.body["status"]["restart"]
+        assert (record["requested"], record["result"]) == (T1, "NotNeeded"), record
+        assert eci.restarts == []
+
+    asyncio.run(run())
