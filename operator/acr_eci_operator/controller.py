@@ -114,6 +114,10 @@ def restart_token(uid: str, container_group_id: str, requested: str | None, at: 
     return f"{uid}-r{request}"
 
 
+SENT_TO_ECI = frozenset({Action.CREATE, Action.RECREATE, Action.UPDATE, Action.RESTART})
+"""Plans carried out by a call that changes the group (`Entry.refused` holds them back)."""
+
+
 def backoff(attempt: int, cap: float, base: float = 1.0) -> float:
     """Capped exponential backoff with jitter: uniform in [d/2, d], d = min(cap, base * 2**attempt)."""
     ceiling = min(cap, base * (2 ** min(attempt, 30)))
@@ -274,6 +278,12 @@ class Entry:
     until then (or while the new content cannot be used) the groups are observed with the old one."""
     reference_changes: int = 0
     """Grows with every change of one of those objects: a desired state read across one is not kept."""
+    acting: Action | None = None
+    """The action under way in the current reconcile."""
+    refused: tuple[DesiredState, Action] | None = None
+    """The desired state and the action that failed for good (a non-retryable error): that action is not
+    taken again for it while it is the one held (an edit, a referenced object's change or the resync drops
+    it). Another action (a lost group re-created, say) goes on."""
     unstored_records: dict[str, planner.Handled] = field(default_factory=dict)
     """Request records of no value that an outdated CRD pruned from status (`Controller._stored`)."""
     task: asyncio.Task[None] | None = None
@@ -592,6 +602,7 @@ class Controller:
         vanished while the watch was down, is caught within a resync period)."""
         self.accounts.retain([entry.account for entry in self.entries.values() if entry.account is not None])
         for entry in list(self.entries.values()):
+            entry.refused = None  # asked once more: a quota raised or a policy granted since
             if not self.settings.watch_secrets and any(key[0] == "Secret" for key in entry.references):
                 entry.desired = None  # Secrets are not watched: read them again
                 entry.account_stale = True
@@ -655,6 +666,7 @@ class Controller:
 
     async def _reconcile(self, entry: Entry) -> float | None:
         """One round of work: None when done, else the delay before the next round."""
+        entry.acting = None
         try:
             if not await self._refresh(entry):
                 return None
@@ -672,7 +684,20 @@ class Controller:
                     return 0.0  # the resource changed under this reconcile: start over from it
                 result = planner.plan(desired.desired, entry.known(), self._observation(entry))
                 logger.debug("%s: plan %s %s", entry.resource.key, result.action.value, result.reason)
+                if (
+                    entry.refused is not None
+                    and entry.refused[0] is desired
+                    and entry.refused[1] is result.action
+                    and result.action in SENT_TO_ECI
+                ):
+                    # A wake-up with nothing new (an observation, a late watch event of the change
+                    # itself): the refusal shown stands; the same call would be refused again.
+                    logger.debug(
+                        "%s: %s was refused for good; not sent again", entry.resource.key, result.action.value
+                    )
+                    return None
                 metrics.planned(result.action.value)
+                entry.acting = result.action
                 if result.action is Action.CREATE:
                     await self._create(entry, desired)
                 elif result.action is Action.RECREATE:
@@ -756,6 +781,8 @@ class Controller:
         if error.retryable or resource.deleting:
             return self._backoff(entry)
         entry.attempts = 0
+        if entry.desired is not None and entry.acting is not None:
+            entry.refused = (entry.desired, entry.acting)
         return None
 
     async def _account(self, entry: Entry) -> Account:
