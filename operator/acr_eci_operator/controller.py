@@ -280,10 +280,10 @@ class Entry:
     """Grows with every change of one of those objects: a desired state read across one is not kept."""
     acting: Action | None = None
     """The action under way in the current reconcile."""
-    refused: tuple[DesiredState, Action] | None = None
-    """The desired state and the action that failed for good (a non-retryable error): that action is not
-    taken again for it while it is the one held (an edit, a referenced object's change or the resync drops
-    it). Another action (a lost group re-created, say) goes on."""
+    refused: tuple[planner.Desired, Action] | None = None
+    """What was asked for and the action that failed for good (a non-retryable error): that action is not
+    taken again while the resource asks for the same (by value: an edit or a referenced object's new
+    values differ; the resync forgets it). Another action (a lost group re-created, say) goes on."""
     unstored_records: dict[str, planner.Handled] = field(default_factory=dict)
     """Request records of no value that an outdated CRD pruned from status (`Controller._stored`)."""
     task: asyncio.Task[None] | None = None
@@ -686,7 +686,7 @@ class Controller:
                 logger.debug("%s: plan %s %s", entry.resource.key, result.action.value, result.reason)
                 if (
                     entry.refused is not None
-                    and entry.refused[0] is desired
+                    and entry.refused[0] == desired.desired
                     and entry.refused[1] is result.action
                     and result.action in SENT_TO_ECI
                 ):
@@ -782,7 +782,7 @@ class Controller:
             return self._backoff(entry)
         entry.attempts = 0
         if entry.desired is not None and entry.acting is not None:
-            entry.refused = (entry.desired, entry.acting)
+            entry.refused = (entry.desired.desired, entry.acting)
         return None
 
     async def _account(self, entry: Entry) -> Account:

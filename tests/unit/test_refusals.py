@@ -36,6 +36,8 @@ def test_a_wake_up_that_changes_nothing_does_not_send_a_refused_update_again() -
         synced = next(c for c in kube.body["status"]["conditions"] if c["type"] == "Synced")
         assert (synced["status"], synced["reason"]) == ("False", "InvalidParameter"), synced
         await ctl._reconcile(entry)  # a wake-up with nothing new (an observation, a late watch event)
+        entry.desired = None  # built again (as after a referenced object's event with the same values)
+        await ctl._reconcile(entry)
         assert eci.updates == 1
         synced = next(c for c in kube.body["status"]["conditions"] if c["type"] == "Synced")
         assert synced["reason"] == "InvalidParameter", synced  # still shown
