@@ -353,6 +353,7 @@ class EciClient:
                 auto_retry=False,
                 connect_timeout=self.settings.connect_timeout,
                 timeout=self.settings.read_timeout,
+                pool_size=CALL_THREADS,  # a connection per thread, kept (the default of 10 is not)
             )
             self._clients[region_id] = (pair, client)
             return client

@@ -42,7 +42,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         except OSError as error:  # a port in use: say so and stop, rather than run unobserved
             raise kopf.PermanentError(f"cannot serve metrics on {host}:{port}: {error.strerror}") from None
         logging.getLogger(__name__).info("serving metrics on http://%s:%d/metrics", host, port)
-    kube = Kube(load_api_client(), timeout=config.kube_timeout)
+    kube = Kube(load_api_client(connections=KUBE_CALL_THREADS), timeout=config.kube_timeout)
     credentials: Credentials = memo["credentials"]
     accounts = Accounts(
         config,

@@ -43,17 +43,21 @@ class ReferenceUnreadable(OperatorError):
         )
 
 
-def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+def load_api_client(kubeconfig: str | None = None, connections: int = 10) -> client.ApiClient:
     """In-cluster configuration when running in a pod, KUBECONFIG otherwise (as kopf does); a kubeconfig
-    file given explicitly is used as it is."""
+    file given explicitly is used as it is. Up to `connections` connections are kept open (one per thread
+    that makes calls: the client's default of 10 closes and opens connections, each a TLS handshake,
+    whenever more calls than that run at once)."""
     if kubeconfig:
         config.load_kube_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-        return client.ApiClient()
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    else:
+        try:
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
+        except config.ConfigException:
+            config.load_kube_config()  # type: ignore[no-untyped-call]
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = connections
+    return client.ApiClient(configuration)
 
 
 class Kube:
