@@ -165,7 +165,18 @@ DECREASE = 0.7
 """On a Throttling answer the bucket's refill rate (and burst) is multiplied by this."""
 INCREASE = 0.05
 """Without throttling, the rate grows back by this share of the configured rate per second (from 0.7 of
-it to all of it in 6 s)."""
+it to all of it in 6 s), up to `NEAR` of the rate at which ECI last throttled."""
+NEAR = 0.9
+"""Above this share of the rate at which ECI last throttled (the share of the budget left to us when it
+did), the rate grows by `PROBE` only: another client that keeps spending its part throttles us again
+only after a long stretch just below our share (when ECI's own bucket fills a little, which absorbs the
+bunching of calls)."""
+PROBE = 0.002
+"""The slow growth near the last throttled rate, as a share of the configured rate per second (at 20
+per second: from 0.9 to 1.0 of a 10-per-second share in 25 s)."""
+FORGET = 1.1
+"""Once the rate exceeds the last throttled one by this factor without being throttled, that rate is
+forgotten (the other client slowed down) and the fast growth goes on up to the configured rate."""
 FLOOR = 0.05
 """The rate never falls below this share of the configured rate."""
 RESERVE_SECONDS = 0.25
@@ -190,9 +201,10 @@ class TokenBucket:
     such answer to a call sent after the last decrease multiplies the rate and the burst by `DECREASE`
     (answers to calls sent before it say nothing about the new rate), down to `FLOOR` of the configured
     rate, and empties the bucket (ECI's own is empty). While no call is throttled the rate grows back by
-    `INCREASE` of the configured rate per second (additive increase), never above it; the burst follows
-    the rate, less a reserve of one round trip's refill (`RESERVE_SECONDS` at least). `clock` is for
-    tests."""
+    `INCREASE` of the configured rate per second (additive increase) up to `NEAR` of the rate it was
+    throttled at, then by `PROBE` only until it passes that rate by `FORGET`, never above the configured
+    rate; the burst follows the rate, less a reserve of one round trip's refill (`RESERVE_SECONDS` at
+    least). `clock` is for tests."""
 
     def __init__(self, limit: RateLimit, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
@@ -205,6 +217,8 @@ class TokenBucket:
         self.updated = clock()
         self.decreased_at = -math.inf
         """When the rate was last decreased."""
+        self.ceiling: float | None = None
+        """The rate at which ECI last throttled, until it is passed by `FORGET` (see the class)."""
         self.throttled_calls = 0
         """Throttling answers seen (every one, whether it decreased the rate or not)."""
         self._lock = asyncio.Lock()
@@ -229,9 +243,28 @@ class TokenBucket:
         elapsed = max(0.0, now - self.updated)
         self.updated = now
         if self.rate < self.limit.rate:
-            self.rate = min(self.limit.rate, self.rate + INCREASE * self.limit.rate * elapsed)
+            self.rate = min(self.limit.rate, self._grown(elapsed))
             self.capacity = self._capacity()
         self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+
+    def _grown(self, elapsed: float) -> float:
+        """The rate after `elapsed` seconds without throttling: fast up to `NEAR` of the ceiling, slowly
+        from there until `FORGET` times it, then fast again."""
+        rate, fast, slow = self.rate, INCREASE * self.limit.rate, PROBE * self.limit.rate
+        ceiling = self.ceiling
+        if ceiling is None:
+            return rate + fast * elapsed
+        near, far = NEAR * ceiling, FORGET * ceiling
+        if rate < near:
+            spent = min(elapsed, (near - rate) / fast)
+            rate, elapsed = rate + fast * spent, elapsed - spent
+        if rate < far:
+            spent = min(elapsed, (far - rate) / slow)
+            rate, elapsed = rate + slow * spent, elapsed - spent
+        if elapsed > 0:
+            self.ceiling = None
+            rate += fast * elapsed
+        return rate
 
     def take(self, now: float) -> float:
         """Take a token at `now`: 0 when one was taken, else the seconds until one is due."""
@@ -249,6 +282,7 @@ class TokenBucket:
         if sent_at < self.decreased_at:
             return False
         self._advance(now)
+        self.ceiling = self.rate
         self.rate = max(self.floor, self.rate * DECREASE)
         self.capacity = self._capacity()
         self.tokens = min(self.tokens, 0.0)

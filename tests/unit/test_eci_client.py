@@ -9,7 +9,10 @@ import pytest
 
 from acr_eci_operator.eci import (
     DECREASE,
+    FORGET,
     INCREASE,
+    NEAR,
+    PROBE,
     RESERVE_SECONDS,
     EciError,
     TokenBucket,
@@ -167,6 +170,28 @@ def test_without_throttling_the_rate_climbs_back_linearly_to_the_configured_one(
     bucket.take(1100.0)
     assert bucket.rate == 20.0
     assert bucket.capacity == 95.0
+
+
+def test_near_the_rate_eci_throttled_at_the_rate_grows_slowly_until_it_passes_it() -> None:
+    """Another client spends half the budget: ECI throttles at about 10 per second. The rate comes back
+    fast to 9, then creeps (ECI's bucket fills a little meanwhile, which absorbs bunched calls), and
+    once past 11 unthrottled (the other client slowed down) it is fast again."""
+    bucket = TokenBucket(RateLimit(rate=20.0, burst=100), FakeClock())
+    bucket.rate = 10.0
+    bucket.throttled(1000.0, now=1000.0)
+    assert bucket.rate == pytest.approx(10.0 * DECREASE)
+    fast, slow = INCREASE * 20.0, PROBE * 20.0
+    to_near = (NEAR * 10.0 - 10.0 * DECREASE) / fast
+    bucket.take(1000.0 + to_near)
+    assert bucket.rate == pytest.approx(NEAR * 10.0)
+    bucket.take(1000.0 + to_near + 10.0)
+    assert bucket.rate == pytest.approx(NEAR * 10.0 + 10.0 * slow)
+    to_far = to_near + (FORGET - NEAR) * 10.0 / slow
+    bucket.take(1000.0 + to_far + 2.0)
+    assert bucket.rate == pytest.approx(FORGET * 10.0 + 2.0 * fast)
+    assert bucket.ceiling is None
+    bucket.take(1000.0 + to_far + 100.0)
+    assert bucket.rate == 20.0
 
 
 @pytest.mark.parametrize(
