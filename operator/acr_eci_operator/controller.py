@@ -42,7 +42,7 @@ from typing import Any
 from acr_eci_operator import mapping, metrics, models, planner
 from acr_eci_operator.accounts import Account, Accounts, credentials_secret
 from acr_eci_operator.eci import EciClient, EciError
-from acr_eci_operator.errors import InvalidSpec, OperatorError
+from acr_eci_operator.errors import Conflict, InvalidSpec, OperatorError
 from acr_eci_operator.kube import GROUP, KIND, VERSION, Kube
 from acr_eci_operator.planner import Action, Desired, Known, Observation, Plan
 from acr_eci_operator.settings import Settings
@@ -92,6 +92,11 @@ OBSERVATION_FAILED_INTERVALS = 3
 """Ready turns Unknown (ObservationFailed) when a group could not be observed for this many intervals."""
 MAX_STEPS = 4
 """Plan-and-act rounds in one reconcile (Recreate then Create is the longest chain)."""
+RECONCILE_CONCURRENCY = 32
+"""Reconciles running at once (as many as threads carry the Kubernetes calls); the others wait their
+turn, first asked first served. A wave of new resources then goes through in order, each one's calls
+and create one after the other, instead of every resource's first call, then every second one (which
+held back the first create until nearly every resource had made its calls before it)."""
 
 ObjectKey = tuple[str, str, str]
 """(kind, namespace, name) of a Secret or ConfigMap."""
@@ -288,6 +293,8 @@ class Entry:
     """Request records of no value that an outdated CRD pruned from status (`Controller._stored`)."""
     task: asyncio.Task[None] | None = None
     busy: bool = False
+    first_sight: bool = True
+    """Nothing was done for the resource yet: what is held is what the watch showed."""
 
     @property
     def container_group_id(self) -> str | None:
@@ -404,6 +411,7 @@ class Controller:
         self._announced = False
         self.poll_now = asyncio.Event()
         """Set when a worker waits for an observation: the poller asks ECI without waiting its interval."""
+        self._reconciling = asyncio.Semaphore(RECONCILE_CONCURRENCY)
 
     # ------------------------------------------------------------------------------ inputs
 
@@ -634,18 +642,21 @@ class Controller:
 
     async def _worker(self, entry: Entry) -> None:
         while self.active and self.entries.get(entry.resource.uid) is entry:
-            entry.wake.clear()
-            entry.busy = True
-            try:
-                delay = await self._reconcile(entry)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a defect: keep the worker alive and try again later
-                logger.exception("%s: reconcile failed unexpectedly", entry.resource.key)
-                metrics.reconcile_failed("UnexpectedError")
-                delay = self._backoff(entry)
-            finally:
-                entry.busy = False
+            async with self._reconciling:
+                if not self.active or self.entries.get(entry.resource.uid) is not entry:
+                    return
+                entry.wake.clear()
+                entry.busy = True
+                try:
+                    delay = await self._reconcile(entry)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a defect: keep the worker alive and try again later
+                    logger.exception("%s: reconcile failed unexpectedly", entry.resource.key)
+                    metrics.reconcile_failed("UnexpectedError")
+                    delay = self._backoff(entry)
+                finally:
+                    entry.busy = False
             metrics.reconcile_done()
             if delay is None:
                 if not entry.wake.is_set():
@@ -668,15 +679,27 @@ class Controller:
         """One round of work: None when done, else the delay before the next round."""
         entry.acting = None
         try:
-            if not await self._refresh(entry):
+            # A resource the watch shows for the first time, without the finalizer, is not read again:
+            # the finalizer's write that comes first is conditional on the resourceVersion held, so a
+            # newer version makes it fail (Conflict) and the next round reads afresh.
+            first_sight, entry.first_sight = entry.first_sight, False
+            unread = first_sight and FINALIZER not in entry.resource.finalizers
+            if not unread and not await self._refresh(entry):
                 return None
             resource = entry.resource
             if resource.deleting:
                 metrics.planned("Finalize")
                 return await self._finalize(entry)
-            if FINALIZER not in resource.finalizers and not await self._add_finalizer(entry):
-                self.forget(resource.uid)
-                return None
+            if FINALIZER not in resource.finalizers:
+                try:
+                    added = await self._add_finalizer(entry)
+                except Conflict:
+                    if not unread:
+                        raise
+                    return 0.0  # the watch's version is not the latest: the next round reads it
+                if not added:
+                    self.forget(resource.uid)
+                    return None
             await self._account(entry)
             desired = await self._desired(entry)
             for _ in range(MAX_STEPS):

@@ -35,3 +35,8 @@ class KubernetesUnavailable(OperatorError):
 
     def __init__(self, message: str) -> None:
         super().__init__("KubernetesUnavailable", message, retryable=True)
+
+
+class Conflict(KubernetesUnavailable):
+    """A write conditional on the object's resourceVersion found a newer version (409): the object held
+    is not the latest (it is retried with a fresh read)."""

@@ -18,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from acr_eci_operator import metrics
-from acr_eci_operator.errors import KubernetesUnavailable, OperatorError
+from acr_eci_operator.errors import Conflict, KubernetesUnavailable, OperatorError
 from acr_eci_operator.models import GROUP as GROUP
 from acr_eci_operator.models import KIND as KIND
 from acr_eci_operator.models import PLURAL as PLURAL
@@ -83,6 +83,8 @@ class Kube:
         except OperatorError as error:
             if isinstance(error, ReferenceUnreadable):
                 metrics.kube_error(operation, 403)
+            elif isinstance(error, Conflict):
+                metrics.kube_error(operation, 409)
             raise
         except (OSError, urllib3.exceptions.HTTPError) as error:
             metrics.kube_error(operation, "transport")
@@ -164,16 +166,22 @@ class Kube:
     async def set_finalizers(
         self, namespace: str, name: str, finalizers: list[str], resource_version: str
     ) -> dict[str, Any] | None:
-        """Replace metadata.finalizers, only if the object is still at `resource_version` (a 409 is
-        raised as KubernetesUnavailable and retried with a fresh read). None: the object is gone."""
+        """Replace metadata.finalizers, only if the object is still at `resource_version` (else
+        `Conflict`, retried with a fresh read). None: the object is gone."""
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
-        return await self._object(
-            "set_finalizers",
-            f"updating the finalizers of {namespace}/{name}",
-            lambda: self.custom.patch_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
-            ),
-        )
+        what = f"updating the finalizers of {namespace}/{name}"
+
+        def call() -> object:
+            try:
+                return self.custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
+                )
+            except ApiException as error:
+                if error.status == 409:
+                    raise Conflict(f"{what}: 409 {error.reason}") from None
+                raise
+
+        return await self._object("set_finalizers", what, call)
 
     async def peering_status(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The status of kopf's peering object (KopfPeering in `namespace`, ClusterKopfPeering when
