@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime
 import hashlib
 import json
 import logging
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -160,9 +162,9 @@ class Resource:
             name=str(metadata.get("name", "")),
             uid=str(metadata.get("uid", "")),
             generation=int(metadata.get("generation") or 0),
-            spec=body.get("spec") or {},
-            annotations=metadata.get("annotations") or {},
-            status=body.get("status") or {},
+            spec=compact(body.get("spec") or {}),
+            annotations=compact(metadata.get("annotations") or {}),
+            status=compact(body.get("status") or {}),
             deleting=bool(metadata.get("deletionTimestamp")),
             finalizers=tuple(metadata.get("finalizers") or ()),
             resource_version=str(metadata.get("resourceVersion") or ""),
@@ -212,6 +214,26 @@ def handled_fields(records: Mapping[str, planner.Handled], at: str) -> dict[str,
     }
 
 
+SHARED_LENGTH = 18
+"""Strings up to this long held from a body are shared (`sys.intern`) with every other copy: field
+names, phases, reasons; not the longer values that are mostly one resource's own (times, ids, digests),
+which interning would only add to the interpreter's table of shared strings."""
+
+
+def compact(value: Any) -> Any:
+    """A copy of a JSON value whose keys and short strings are shared: every body parsed brings its own
+    copies of the same field names, reasons and phases, which held for every resource add up."""
+    if isinstance(value, dict):
+        return {
+            sys.intern(key) if isinstance(key, str) else key: compact(item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    if isinstance(value, str) and len(value) <= SHARED_LENGTH:
+        return sys.intern(value)
+    return value
+
+
 MAX_TAG_VALUE = 128
 """ECI refuses tag values longer than 128 characters; metadata.name may have 253."""
 
@@ -252,6 +274,40 @@ class DesiredState:
     """The account (credentials, defaults, ECI clients) that serves the resource."""
 
 
+class Wake:
+    """asyncio.Event for one waiter (the resource's worker), holding no waiter queue while nobody waits
+    (held for every resource, an Event's queue was about 0.8 KB each)."""
+
+    __slots__ = ("_event", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: asyncio.Event | None = None
+
+    def set(self) -> None:
+        self._set = True
+        if self._event is not None:
+            self._event.set()
+
+    def clear(self) -> None:
+        self._set = False
+        if self._event is not None:
+            self._event.clear()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        event = self._event = asyncio.Event()
+        try:
+            await event.wait()
+        finally:
+            if self._event is event:
+                self._event = None
+
+
 @dataclass
 class Entry:
     """What the controller knows of one resource, in memory only."""
@@ -259,17 +315,20 @@ class Entry:
     resource: Resource
     epoch: int = 0
     """Grows before and after every mutating call for the group; odd while one is in flight."""
-    group: Mapping[str, Any] | None = None
-    """The latest valid Describe answer for the group."""
+    events: tuple[Mapping[str, Any], ...] = ()
+    """The events of the latest valid Describe answer for the group (the fields we read of each); the
+    rest of the answer is not kept: what status shows of it is `view`."""
     observation: Observation | None = None
     view: Mapping[str, Any] | None = None
-    """What the last answer the poller handed over shows (status.observed_status), to tell news."""
+    """What the last answer the poller handed over shows (status.observed_status): what status is
+    folded from, and what tells news."""
     observation_failed_since: float | None = None
     desired: DesiredState | None = None
     attempts: int = 0
-    seen_events: set[str] = field(default_factory=set)
+    seen_events: set[int] = field(default_factory=set)
+    """The events posted (`_seen`: a hash of each one's `event_key`, which alone is a long string)."""
     events_seeded: bool = False
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: Wake = field(default_factory=lambda: Wake())
     references: frozenset[ObjectKey] = frozenset()
     """The Secrets and ConfigMaps the resource reads (its spec's, and its credentials Secret), as indexed
     in Controller.referrers."""
@@ -524,30 +583,33 @@ class Controller:
         no_stock = phase == "ScheduleFailed" and group is not None and _out_of_stock(group)
         observation = Observation(target.container_group_id, phase, owned, no_stock)
         view = (
-            None if group is None else observed_status(group, entry.resource.status.get("observedGeneration"))
+            None
+            if group is None
+            else compact(observed_status(group, entry.resource.status.get("observedGeneration")))
         )
         changed = observation != entry.observation or view != entry.view
-        fresh_events = group is not None and bool(self._unposted_events(entry, group))
+        events = () if group is None else _events(group)
+        fresh_events = group is not None and bool(self._unposted_events(entry, events))
         stale_unknown = _ready_reason(entry.resource.status) == "ObservationFailed"
-        entry.observation, entry.group, entry.view = observation, group, view
+        entry.observation, entry.events, entry.view = observation, events, view
         if changed or fresh_events or stale_unknown:
             self.kick(entry, "observation")
         return True
 
-    def _unposted_events(self, entry: Entry, group: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    def _unposted_events(self, entry: Entry, events: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """ECI events of the group not yet re-posted. ECI stamps events to the second: those at or after
         status.lastEventTime are candidates, less the ones this process posted. After a restart, those
         stamped exactly lastEventTime were posted by the earlier life (they are marked seen once)."""
         since = str(entry.resource.status.get("lastEventTime") or "")
-        candidates = new_events(group, since)
+        candidates = new_events({"Events": events}, since)
         if not entry.events_seeded:
             entry.events_seeded = True
             for event in candidates:
                 if str(event.get("LastTimestamp") or "") <= since:
-                    entry.seen_events.add(event_key(event))
+                    entry.seen_events.add(_seen(event))
         # Forget keys of events ECI no longer reports at or after lastEventTime (memory stays bounded).
-        entry.seen_events &= {event_key(event) for event in candidates}
-        return [event for event in candidates if event_key(event) not in entry.seen_events]
+        entry.seen_events &= {_seen(event) for event in candidates}
+        return [event for event in candidates if _seen(event) not in entry.seen_events]
 
     def wants_details(self, target: Target) -> bool:
         """Whether the group must be described even though a listing shows no change: the worker holds
@@ -598,7 +660,7 @@ class Controller:
             if entry.task is not None:
                 entry.task.cancel()
             entry.task = None
-            entry.observation, entry.group = None, None
+            entry.observation, entry.events, entry.view = None, (), None
             entry.epoch += 2
             # Another replica posts events and observes meanwhile: start afresh on resuming.
             entry.seen_events.clear()
@@ -638,7 +700,11 @@ class Controller:
         logger.debug("%s: reconcile asked for: %s", entry.resource.key, why)
         entry.wake.set()
         if self.active and (entry.task is None or entry.task.done()):
-            entry.task = asyncio.create_task(self._worker(entry), name=f"reconcile {entry.resource.key}")
+            # In a context of its own: not kopf's of the watch event that kicked it (its cause holds the
+            # event's body, patches and logger for as long as the worker lives).
+            entry.task = asyncio.create_task(
+                self._worker(entry), name=f"reconcile {entry.resource.key}", context=contextvars.Context()
+            )
 
     async def _worker(self, entry: Entry) -> None:
         while self.active and self.entries.get(entry.resource.uid) is entry:
@@ -660,6 +726,11 @@ class Controller:
             metrics.reconcile_done()
             if delay is None:
                 if not entry.wake.is_set():
+                    if not entry.spec_references:
+                        # Nothing to read to build it again (pure and quick): not held while idle.
+                        entry.desired = None
+                    if entry.task is asyncio.current_task():
+                        entry.task = None  # a finished task holds its coroutine and context
                     return
                 continue
             with contextlib.suppress(TimeoutError):
@@ -904,9 +975,9 @@ class Controller:
         """Run a mutating ECI call; observations that began before it ends are discarded. When ECI
         refused the call (it changed nothing), the observation from before it still holds: keeping it
         means the next poll does not count as news and re-send a refused call at every interval."""
-        before = (entry.observation, entry.group)
+        before = (entry.observation, entry.events)
         entry.epoch += 1
-        entry.observation, entry.group = None, None
+        entry.observation, entry.events = None, ()
         refused = False
         try:
             return await call
@@ -915,11 +986,11 @@ class Controller:
             raise
         finally:
             entry.epoch += 1
-            entry.observation, entry.group = before if refused else (None, None)
+            entry.observation, entry.events = before if refused else (None, ())
 
     def _forget_observation(self, entry: Entry) -> None:
         """What status now names is another group (or none): answers already in flight are void."""
-        entry.observation, entry.group = None, None
+        entry.observation, entry.events = None, ()
         entry.epoch += 2
 
     async def _add_finalizer(self, entry: Entry) -> bool:
@@ -1459,11 +1530,12 @@ class Controller:
 
     # ------------------------------------------------------------------------------ status
 
-    def _fold(self, entry: Entry, group: Mapping[str, Any] | None) -> dict[str, Any]:
-        """The status fields an observation sets (phase, addresses, containers, Ready)."""
+    def _fold(self, entry: Entry, present: bool) -> dict[str, Any]:
+        """The status fields an observation sets (phase, addresses, containers, Ready); `present`: the
+        observation found the group."""
         status = entry.resource.status
         generation = status.get("observedGeneration")
-        if group is None:
+        if not present or entry.view is None:
             restart_policy = str(entry.resource.spec.get("restartPolicy") or "Always")
             if entry.observation is None:
                 return {}
@@ -1482,7 +1554,8 @@ class Controller:
                     "observedGeneration": generation,
                 }
             }
-        return observed_status(group, generation)
+        view = entry.view
+        return {**view, "ready": {**view["ready"], "observedGeneration": generation}}
 
     async def _commit(
         self,
@@ -1501,10 +1574,10 @@ class Controller:
         conds: list[dict[str, Any]] = [dict(c) for c in stored.get("conditions") or []]
 
         observation = self._observation(entry)
-        group = entry.group if observation is not None else None
+        present = observation is not None and observation.phase is not None
         own_ready = any(c.get("type") == "Ready" for c in conditions)
         if not merged_status.get("containerGroupId"):
-            group = None
+            present = False
         elif (
             entry.observation_failed_since is not None
             and self.clock() - entry.observation_failed_since > self._observation_deadline()
@@ -1515,7 +1588,7 @@ class Controller:
                     observation_failed(self._observation_deadline(), merged_status.get("observedGeneration")),
                 )
         elif observation is not None:
-            folded = self._fold(entry, group)
+            folded = self._fold(entry, present)
             for key in ("phase", "intranetIp", "internetIp", "containers", "imageCache"):
                 if key in folded and key not in patch:
                     patch[key] = folded[key]
@@ -1539,9 +1612,9 @@ class Controller:
             patch["conditions"] = conds
 
         events: list[Mapping[str, Any]] = []
-        if group is not None:
+        if present:
             last_event_time = str(stored.get("lastEventTime") or "")
-            events = self._unposted_events(entry, group)
+            events = self._unposted_events(entry, entry.events)
             if events:
                 newest = max(str(e.get("LastTimestamp") or "") for e in events)
                 patch["lastEventTime"] = max(last_event_time, newest)
@@ -1562,7 +1635,7 @@ class Controller:
             logger.log(log_level, "%s: %s: %s", resource.key, reason, message)
             await self.post_event(resource.reference, event_type, reason, message)
         for event in events:
-            entry.seen_events.add(event_key(event))
+            entry.seen_events.add(_seen(event))
             await self.post_event(
                 resource.reference,
                 str(event.get("Type") or "Normal"),
@@ -1591,6 +1664,22 @@ def _out_of_stock(group: Mapping[str, Any]) -> bool:
         if reason == "FailedScheduling" and "stock" in str(event.get("Message") or "").lower():
             return True
     return any(str(c.get("Reason") or "") in STOCK_REASONS for c in group.get("Conditions") or [])
+
+
+EVENT_FIELDS = ("Type", "Reason", "Message", "FirstTimestamp", "LastTimestamp")
+"""What is read of an ECI event (`status.event_key`, `status.new_events`, the posted Event)."""
+
+
+def _events(group: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    """The group's events, each with only the fields we read."""
+    return tuple(
+        {key: event[key] for key in EVENT_FIELDS if key in event} for event in group.get("Events") or []
+    )
+
+
+def _seen(event: Mapping[str, Any]) -> int:
+    """What `seen_events` holds of an event: a hash of its key (this process's: the set is not kept)."""
+    return hash(event_key(event))
 
 
 def _tags(group: Mapping[str, Any]) -> dict[str, str]:
