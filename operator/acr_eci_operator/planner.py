@@ -369,15 +369,18 @@ def _requested(
     # A group that cannot be seen with the credentials in use now (AccountChanged) cannot be acted on.
     unreachable = phase is None and spec_plan.action is Action.REFUSE
     recreate = desired.recreate_requested
+    # A recreate the strategy does not allow is refused, but does not hold a restart back.
+    refused: Plan | None = None
     if recreate is not None and known.recreate is not None and recreate != known.recreate.requested:
         if desired.update_strategy != "Recreate":
-            return Plan(
+            refused = Plan(
                 Action.REFUSE,
                 "RecreateNotAllowed",
                 f"{ANNOTATION_RECREATED_AT}={recreate} asks to replace container group {group_id}, which only "
                 f"spec.updateStrategy: Recreate allows; set it, or remove the annotation",
             )
-        return None if unreachable else _recreate_requested(recreate, group_id)
+        else:
+            return None if unreachable else _recreate_requested(recreate, group_id)
 
     held = known.restart or Handled()
     restart = desired.restart_requested
@@ -386,9 +389,9 @@ def _requested(
     elif held.result == SENDING and held.container_group_id == group_id:
         value = held.requested  # sent (or about to be) when the process stopped: sent again, same token
     else:
-        return None
+        return refused
     if unreachable:
-        return None
+        return refused
     if phase in RESTARTABLE_PHASES:
         return Plan(
             Action.RESTART,
@@ -404,7 +407,9 @@ def _requested(
             f"{phase or 'gone'}, and ECI restarts only Pending or Running groups",
             records={RESTART: Handled(value, group_id, NOT_APPLICABLE)},
         )
-    return Plan(Action.WAIT, "Waiting", f"the group is {phase}; the restart waits for Pending or Running")
+    return refused or Plan(
+        Action.WAIT, "Waiting", f"the group is {phase}; the restart waits for Pending or Running"
+    )
 
 
 def _spec_plan(desired: Desired, known: Known, observation: Observation, group_id: str) -> Plan:

@@ -386,6 +386,9 @@ ROWS = [
     # Recreate by annotation: only under updateStrategy Recreate.
     ("recreate asked under Recreate: recreate", desired(update_strategy="Recreate", recreate=T1), known(), seen("Running"), Action.RECREATE, "Recreating"),
     ("recreate asked under InPlace: refuse", desired(recreate=T1), known(), seen("Running"), Action.REFUSE, "RecreateNotAllowed"),
+    # A refused recreate does not hold a restart back (Argo CD's recreate action run on an InPlace resource, then restart).
+    ("recreate refused, restart asked: restart", desired(recreate=T1, restart=T2), known(restart=restarted()), seen("Running"), Action.RESTART, "Restarting"),
+    ("recreate refused, restart handled: refuse", desired(recreate=T1, restart=T1), known(restart=restarted()), seen("Running"), Action.REFUSE, "RecreateNotAllowed"),
     ("recreate value handled: nothing", desired(update_strategy="Recreate", recreate=T1), known(recreate=restarted(result=RECREATED)), seen("Running"), Action.NOTHING, "UpToDate"),
     ("recreate of a finished job: recreate (runs it again)", desired(restart_policy="Never", update_strategy="Recreate", recreate=T1), known(), seen("Succeeded"), Action.RECREATE, "Recreating"),
     ("recreate of a finished job ECI dropped: recreate", desired(restart_policy="Never", update_strategy="Recreate", recreate=T1), known(last_phase="Succeeded"), seen(None), Action.RECREATE, "Recreating"),
