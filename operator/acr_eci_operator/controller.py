@@ -803,7 +803,8 @@ class Controller:
                     entry.attempts = 0
                     return None
                 elif result.action is Action.RESTART:
-                    await self._restart(entry, desired, result)
+                    if not await self._restart(entry, desired, result):
+                        return 0.0  # another writer came first: read afresh and plan again
                 elif result.action is Action.ACKNOWLEDGE:
                     await self._acknowledge(entry, result)
                 elif result.action is Action.OBSERVE:
@@ -1294,10 +1295,13 @@ class Controller:
             fields=NO_GROUP,
         )
 
-    async def _restart(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
+    async def _restart(self, entry: Entry, desired: DesiredState, result: Plan) -> bool:
         """RestartContainerGroup for the value the plan names, recorded (Sending) before the call. A record
         already Sending for this value and group keeps its time, hence its ClientToken: a call that reached
-        ECI before a crash is answered again without a second restart."""
+        ECI before a crash is answered again without a second restart. The record is written only over
+        the version read: two replicas briefly both active (a hand-over) would otherwise each write a time
+        of their own and send two tokens; the second gets a Conflict (False), reads the first's record and
+        sends its token again."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(desired.account.defaults.region_id)
@@ -1317,7 +1321,11 @@ class Controller:
             # then A again within one second would otherwise repeat the first A's token).
             at = _rfc3339(before + 1)
         sending = handled_fields({planner.RESTART: wanted}, at)
-        await self._commit(entry, fields=sending)
+        try:
+            await self._commit(entry, fields=sending, conditional=True)
+        except Conflict:
+            logger.debug("%s: the object changed before the restart was recorded", resource.key)
+            return False
         self._stored(entry, {planner.RESTART: wanted})
         value = f"{models.ANNOTATION_RESTARTED_AT}={wanted.requested}"
         logger.info(
@@ -1352,6 +1360,7 @@ class Controller:
         )
         await self.post_event(resource.reference, "Normal", "Restarted", message)
         self.poll_now.set()
+        return True
 
     async def _acknowledge(self, entry: Entry, result: Plan) -> None:
         """Record request values as handled without acting on them; say so when a value was set."""
@@ -1563,10 +1572,12 @@ class Controller:
         fields: Mapping[str, Any] | None = None,
         conditions: Sequence[Mapping[str, Any]] = (),
         announce: Mapping[str, str] | None = None,
+        conditional: bool = False,
     ) -> None:
         """The one status writer: the latest observation, the given fields and conditions, written as one
         merge patch, and only when something differs from what is stored. A condition type named in
-        `announce` that turns not-True or changes its reason or message is also posted as an event."""
+        `announce` that turns not-True or changes its reason or message is also posted as an event.
+        `conditional`: only over the version held (else `Conflict`)."""
         resource = entry.resource
         stored = resource.status
         patch: dict[str, Any] = dict(fields or {})
@@ -1621,7 +1632,12 @@ class Controller:
 
         diff = {key: value for key, value in patch.items() if stored.get(key) != value}
         if diff:
-            body = await self.kube.patch_status(resource.namespace, resource.name, diff)
+            if conditional:
+                body = await self.kube.patch_status(
+                    resource.namespace, resource.name, diff, resource_version=resource.resource_version
+                )
+            else:
+                body = await self.kube.patch_status(resource.namespace, resource.name, diff)
             if body is not None:
                 self._take(entry, body)
             else:

@@ -146,22 +146,28 @@ class Kube:
             ),
         )
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any] | None:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any] | None:
         """Merge-patch status (a None value removes a field); the object as stored after it, or None
-        when the resource is already gone."""
-        return await self._object(
-            "patch_status",
-            f"writing the status of {namespace}/{name}",
-            lambda: self.custom.patch_namespaced_custom_object_status(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                name,
-                {"status": status},
-                _request_timeout=self._request_timeout,
-            ),
-        )
+        when the resource is already gone. With `resource_version`, only if the object is still at it
+        (else `Conflict`, retried with a fresh read)."""
+        patch: dict[str, Any] = {"status": status}
+        if resource_version is not None:
+            patch["metadata"] = {"resourceVersion": resource_version}
+        what = f"writing the status of {namespace}/{name}"
+
+        def call() -> object:
+            try:
+                return self.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
+                )
+            except ApiException as error:
+                if error.status == 409:
+                    raise Conflict(f"{what}: 409 {error.reason}") from None
+                raise
+
+        return await self._object("patch_status", what, call)
 
     async def set_finalizers(
         self, namespace: str, name: str, finalizers: list[str], resource_version: str

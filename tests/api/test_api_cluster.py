@@ -314,6 +314,38 @@ def test_status_is_a_subresource_and_keeps_the_operator_fields(custom: Any, name
     assert models.AcrContainerGroupStatus.from_dict(patched["status"]).to_dict() == status
 
 
+def test_a_status_write_over_a_stale_version_is_refused_and_changes_nothing(
+    kube_api: Any, custom: Any, namespace: str
+) -> None:
+    """The operator writes a restart's record only over the version it read (two replicas briefly both
+    active must not each write one): the apiserver refuses the write with 409, which the operator's
+    client turns into Conflict."""
+    import asyncio
+
+    from acr_eci_operator.errors import Conflict
+    from acr_eci_operator.kube import Kube
+
+    created = create(custom, namespace, resource("conditional", spec()))
+    version = created["metadata"]["resourceVersion"]
+    kube = Kube(kube_api)
+    written = asyncio.run(
+        kube.patch_status(namespace, "conditional", {"phase": "Scheduling"}, resource_version=version)
+    )
+    assert written is not None and written["status"]["phase"] == "Scheduling"
+    with pytest.raises(Conflict):
+        asyncio.run(
+            kube.patch_status(namespace, "conditional", {"phase": "Running"}, resource_version=version)
+        )
+    stored = custom.get_namespaced_custom_object(
+        models.GROUP, models.VERSION, namespace, models.PLURAL, "conditional"
+    )
+    assert stored["status"]["phase"] == "Scheduling"
+    assert (
+        asyncio.run(kube.patch_status(namespace, "conditional", {"phase": "Running"}))["status"]["phase"]
+        == "Running"
+    )  # type: ignore[index]
+
+
 def test_empty_strings_are_stored(custom: Any, namespace: str) -> None:
     # Built with Go >= 1.16 and no patch, this apiserver took "" for null and refused it (kubernetes#99804);
     # local_control_plane/build-kube-apiserver.sh applies the upstream fix, and this proves it took.

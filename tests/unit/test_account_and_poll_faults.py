@@ -13,6 +13,7 @@ from acr_eci_operator.accounts import CREDENTIALS_SECRET, Accounts
 from acr_eci_operator.controller import FINALIZER, TAG_UID, Controller, Entry, Resource
 from acr_eci_operator.credentials import credentials_from_env
 from acr_eci_operator.eci import EciError
+from acr_eci_operator.errors import Conflict
 from acr_eci_operator.poller import Leadership, Poller
 from acr_eci_operator.settings import Settings
 
@@ -62,7 +63,11 @@ class FakeKube:
     async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
         return copy.deepcopy(self.body)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
+        if resource_version is not None and resource_version != self.body["metadata"]["resourceVersion"]:
+            raise Conflict(f"writing the status of {namespace}/{name}: 409 Conflict")
         self.body["status"] = {**self.body["status"], **status}
         return self._bump()
 

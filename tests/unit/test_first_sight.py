@@ -56,7 +56,9 @@ class FakeKube:
         self.reads += 1
         return copy.deepcopy(self.body)
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
         self.status_writes.append(status)
         self.body["status"] = {**self.body["status"], **status}
         return self.bump()

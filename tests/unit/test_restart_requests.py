@@ -4,12 +4,26 @@ Kubernetes and a fake ECI."""
 from __future__ import annotations
 
 import asyncio
+import copy
 from typing import Any
 
-from acr_eci_operator.controller import Resource, restart_token
+import pytest
+
+from acr_eci_operator import controller as controller_module
+from acr_eci_operator.accounts import Accounts
+from acr_eci_operator.controller import Controller, Entry, Resource, restart_token
+from acr_eci_operator.credentials import credentials_from_env
 from acr_eci_operator.eci import EciError
 from acr_eci_operator.models import ANNOTATION_RESTARTED_AT
-from tests.unit.test_account_and_poll_faults import UID, FakeKube, group, running_under_team_a
+from tests.unit.test_account_and_poll_faults import (
+    ENV,
+    SETTINGS,
+    UID,
+    FakeKube,
+    group,
+    noop,
+    running_under_team_a,
+)
 
 T1 = "2026-12-02T10:00:00Z"
 
@@ -26,7 +40,9 @@ class OldCrdKube(FakeKube):
     """An apiserver whose CRD predates status.restart and status.recreate (Helm does not upgrade CRDs):
     it prunes them from every status write."""
 
-    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+    async def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], resource_version: str | None = None
+    ) -> dict[str, Any]:
         kept = {key: value for key, value in status.items() if key not in ("restart", "recreate")}
         return await super().patch_status(namespace, name, kept)
 
@@ -67,9 +83,11 @@ def test_a_restart_is_recorded_before_it_is_sent_and_after() -> None:
         statuses: list[dict[str, Any]] = []
         patch_status = kube.patch_status
 
-        async def recording(namespace: str, name: str, status: dict[str, Any]) -> dict[str, Any]:
+        async def recording(
+            namespace: str, name: str, status: dict[str, Any], **kwargs: Any
+        ) -> dict[str, Any]:
             statuses.append(status)
-            return await patch_status(namespace, name, status)
+            return await patch_status(namespace, name, status, **kwargs)
 
         kube.patch_status = recording  # type: ignore[method-assign]
         kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
@@ -251,5 +269,60 @@ def test_a_value_set_before_eci_answered_the_create_asks_for_nothing() -> None:
         record = kube.body["status"]["restart"]
         assert (record["requested"], record["result"]) == (T1, "NotNeeded"), record
         assert eci.restarts == []
+
+    asyncio.run(run())
+
+
+class ReadBefore:
+    """Another replica's view of the same apiserver whose first read was answered before the first
+    replica's writes (both got the resource's new value at once)."""
+
+    def __init__(self, kube: FakeKube, snapshot: dict[str, Any]) -> None:
+        self.kube, self.snapshot = kube, snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.kube, name)
+
+    async def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        snapshot, self.snapshot = self.snapshot, None
+        return copy.deepcopy(snapshot) if snapshot is not None else await self.kube.get(namespace, name)
+
+
+def test_two_replicas_both_active_for_a_moment_send_one_restart(monkeypatch: pytest.MonkeyPatch) -> None:
+    """During a hand-over two replicas can both act on the new value. The token digests the record's time:
+    had each written a record of its own (seconds apart), ECI would have had two tokens and restarted the
+    group twice. The record is written only over the version read: the second replica's write fails, it
+    reads the first one's record, and its token, if it sends at all, is the same."""
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(controller_module.time, "time", lambda: now[0])
+
+    async def run() -> None:
+        ctl_a, entry_a, kube = await running_under_team_a()
+        kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+        snapshot = kube._bump()
+        entry_a.resource = Resource.from_body(snapshot)
+        view_b = ReadBefore(kube, snapshot)
+        ctl_b = Controller(
+            SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), view_b, noop, active=False
+        )  # type: ignore[arg-type]
+        entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(snapshot))
+        await ctl_b._account(entry_b)
+        (target,) = ctl_b.targets()
+        assert ctl_b.observed(target, group("Running"))  # its own poll saw the group too
+        eci = RestartingEci()
+        for entry in (entry_a, entry_b):
+            assert entry.account is not None
+            entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+
+        await ctl_a._reconcile(entry_a)
+        assert kube.body["status"]["restart"]["result"] == "Restarted"
+        now[0] += 5  # the second replica writes its record seconds later
+        for _ in range(3):
+            await ctl_b._reconcile(entry_b)
+        assert len(eci.restarts) >= 1
+        assert len({token for _, token in eci.restarts}) == 1, eci.restarts
+        assert kube.body["status"]["restart"]["result"] == "Restarted"
 
     asyncio.run(run())
