@@ -11,6 +11,7 @@ import datetime
 import logging
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import urllib3
@@ -58,6 +59,22 @@ def load_api_client(kubeconfig: str | None = None, connections: int = 10) -> cli
     configuration = client.Configuration.get_default_copy()
     configuration.connection_pool_maxsize = connections
     return client.ApiClient(configuration)
+
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def current_namespace(kubeconfig: str | None = None) -> str | None:
+    """The namespace kubectl would use for a manifest that names none, from the same configuration
+    `load_api_client` loads: the current context's namespace, or in a pod its own; None when unset."""
+    if not kubeconfig and SERVICE_ACCOUNT_NAMESPACE.is_file() and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or None
+    try:
+        _, active = config.list_kube_config_contexts(config_file=kubeconfig)  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        return None
+    namespace = ((active or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else None
 
 
 class Kube:

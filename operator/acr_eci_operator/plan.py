@@ -481,7 +481,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="kubeconfig for --live (default: KUBECONFIG, ~/.kube/config or in-cluster, as the operator)",
     )
     parser.add_argument(
-        "--namespace", "-n", help=f"namespace of manifests that name none (default: {DEFAULT_NAMESPACE})"
+        "--namespace",
+        "-n",
+        help="namespace of manifests that name none (default: with --live the kubeconfig context's, as "
+        f"kubectl; else {DEFAULT_NAMESPACE})",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--region-id", help="the operator's region (default: ALIBABA_CLOUD_REGION_ID)")
@@ -519,11 +522,12 @@ def main(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO |
     except manifests.InputError as error:
         print(f"acr-eci-operator plan: {error}", file=sys.stderr)
         return EXIT_UNUSABLE
-    default_namespace = args.namespace or DEFAULT_NAMESPACE
     groups = [item for item in items if item.is_acr_container_group]
     if not groups:
         print("acr-eci-operator plan: no AcrContainerGroup among the inputs", file=sys.stderr)
         return EXIT_UNUSABLE
+    default_namespace = args.namespace or (live_namespace(args.kubeconfig) if args.live else None)
+    default_namespace = default_namespace or DEFAULT_NAMESPACE
     live_bodies: list[Mapping[str, Any] | None] = []
     if args.live:
         try:
@@ -548,6 +552,14 @@ def main(args: argparse.Namespace, stdin: TextIO | None = None, stdout: TextIO |
     else:
         out.write(render(findings, args.live))
     return EXIT_FINDINGS if any(finding.failed for finding in findings) else EXIT_PLANNED
+
+
+def live_namespace(kubeconfig: str | None) -> str | None:
+    """Where `kubectl apply` would put a manifest that names no namespace: the kubeconfig's current
+    context's namespace (in a pod, the pod's)."""
+    from acr_eci_operator.kube import current_namespace
+
+    return current_namespace(kubeconfig)
 
 
 async def read_live(

@@ -92,6 +92,26 @@ def test_plan_names_the_operators_next_action_for_each_kind_of_change(
     assert (code, finding["action"], finding["reason"], finding["sent"]) == (0, "nothing", "UpToDate", None)
     assert f"#2 {cluster.namespace}/{NAME}\n  action: nothing (UpToDate)" in text
 
+    # Without -n, a manifest naming no namespace is planned where kubectl would apply it: in the
+    # kubeconfig's current context's namespace.
+    kubeconfig = yaml.safe_load(Path(operator_env["KUBECONFIG"]).read_text())
+    for context in kubeconfig["contexts"]:
+        context["context"]["namespace"] = cluster.namespace
+    scoped = tmp_path / "kubeconfig-with-namespace"
+    scoped.write_text(yaml.safe_dump(kubeconfig))
+    manifest = tmp_path / "no-namespace.yaml"
+    manifest.write_text(yaml.safe_dump_all(documents))
+    env = {key: value for key, value in operator_env.items() if key != "KUBECONFIG"}
+    done = subprocess.run(
+        [OPERATOR_BIN, "plan", "--live", "--kubeconfig", str(scoped), str(manifest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"#2 {cluster.namespace}/{NAME}\n  action: nothing (UpToDate)" in done.stdout
+
     containers = [{**documents[2]["spec"]["containers"][0], "image": NEW_IMAGE}]
     new_image = with_spec(documents, containers=containers)
     code, finding, text = plan(operator_env, cluster, tmp_path, new_image)

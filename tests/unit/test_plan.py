@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from acr_eci_operator import manifests, mapping, models, planner
 from acr_eci_operator.cli import main
@@ -381,3 +382,30 @@ def test_a_status_of_the_last_release_is_planned_past_the_adoption_of_request_va
         manifest("acr-registry-info-id.yaml", zoneId="cn-beijing-b"), models.ANNOTATION_RESTARTED_AT, "t1"
     )
     assert live(changed, body).action == "refuse"
+
+
+def test_the_namespace_of_a_live_plan_is_the_kubeconfig_contexts_as_kubectl_uses(tmp_path: Path) -> None:
+    from acr_eci_operator.kube import current_namespace
+
+    def kubeconfig(current: str) -> str:
+        path = tmp_path / f"kubeconfig-{current}"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [
+                        {"name": "scoped", "context": {"cluster": "c", "user": "u", "namespace": "team-a"}},
+                        {"name": "plain", "context": {"cluster": "c", "user": "u"}},
+                    ],
+                    "current-context": current,
+                }
+            )
+        )
+        return str(path)
+
+    assert current_namespace(kubeconfig("scoped")) == "team-a"
+    assert current_namespace(kubeconfig("plain")) is None
+    assert current_namespace(str(tmp_path / "missing")) is None
