@@ -99,6 +99,9 @@ RECONCILE_CONCURRENCY = 32
 turn, first asked first served. A wave of new resources then goes through in order, each one's calls
 and create one after the other, instead of every resource's first call, then every second one (which
 held back the first create until nearly every resource had made its calls before it)."""
+OUTCOME_WRITE_ATTEMPTS = 5
+"""Reads and conditional writes of a request's outcome before giving up to the backoff (each Conflict
+means another writer wrote in between)."""
 
 ObjectKey = tuple[str, str, str]
 """(kind, namespace, name) of a Secret or ConfigMap."""
@@ -1327,6 +1330,7 @@ class Controller:
             logger.debug("%s: the object changed before the restart was recorded", resource.key)
             return False
         self._stored(entry, {planner.RESTART: wanted})
+        sent = entry.resource.status.get(planner.RESTART)
         value = f"{models.ANNOTATION_RESTARTED_AT}={wanted.requested}"
         logger.info(
             "%s: restarting container group %s (%s%s)",
@@ -1345,22 +1349,50 @@ class Controller:
             # Refused for good (a 4xx: ECI changed nothing): the value is handled, never sent again (left
             # Sending, every reconcile would send it, and removing the annotation could not withdraw it).
             refused = {planner.RESTART: planner.Handled(wanted.requested, group_id, planner.NOT_APPLICABLE)}
-            await self._commit(entry, fields=handled_fields(refused, at))
+            await self._record_outcome(entry, planner.RESTART, sent, handled_fields(refused, at))
             raise
         generation = desired.desired.generation
         done = {planner.RESTART: planner.Handled(wanted.requested, group_id, planner.RESTARTED)}
         message = f"restarted container group {group_id} ({value})"
-        await self._commit(
+        recorded = await self._record_outcome(
             entry,
-            fields={**handled_fields(done, at), "phase": "Restarting"},
-            conditions=[
+            planner.RESTART,
+            sent,
+            {**handled_fields(done, at), "phase": "Restarting"},
+            [
                 condition("Synced", True, "Restarted", message, generation),
                 condition("Ready", False, "Restarting", f"ECI is restarting group {group_id}", generation),
             ],
         )
-        await self.post_event(resource.reference, "Normal", "Restarted", message)
+        if recorded:
+            await self.post_event(resource.reference, "Normal", "Restarted", message)
+        else:
+            logger.info("%s: %s answered; a newer record stands (another replica's)", resource.key, value)
         self.poll_now.set()
         return True
+
+    async def _record_outcome(
+        self,
+        entry: Entry,
+        kind: str,
+        sent: Any,
+        fields: Mapping[str, Any],
+        conditions: Sequence[Mapping[str, Any]] = (),
+    ) -> bool:
+        """Write what became of a request's call, only while status still holds the record `sent` (as
+        stored `Sending` before the call): a replica whose call took longer than another's (two briefly
+        active) must not write an old value's outcome over a newer record, which would make the newer
+        value be sent again with another token. False: another writer's record stands, nothing written."""
+        for _ in range(OUTCOME_WRITE_ATTEMPTS):
+            if entry.resource.status.get(kind) != sent:
+                return False
+            try:
+                await self._commit(entry, fields=fields, conditions=conditions, conditional=True)
+                return True
+            except Conflict:
+                if not await self._refresh(entry):
+                    raise ResourceGone(entry.resource.key) from None
+        raise Conflict(f"recording the {kind} of {entry.resource.key}: the object kept changing")
 
     async def _acknowledge(self, entry: Entry, result: Plan) -> None:
         """Record request values as handled without acting on them; say so when a value was set."""

@@ -326,3 +326,73 @@ def test_two_replicas_both_active_for_a_moment_send_one_restart(monkeypatch: pyt
         assert kube.body["status"]["restart"]["result"] == "Restarted"
 
     asyncio.run(run())
+
+
+class GatedEci(RestartingEci):
+    """Records every restart; the first call waits for `gate` (a slow answer: the token bucket's wait,
+    retries within the call)."""
+
+    def __init__(self, log: list[tuple[str, str]], gate: asyncio.Event | None = None) -> None:
+        super().__init__()
+        self.restarts, self.gate = log, gate
+
+    async def restart_container_group(self, region_id: str, group_id: str, client_token: str) -> None:
+        self.restarts.append((group_id, client_token))
+        if self.gate is not None:
+            gate, self.gate = self.gate, None
+            await gate.wait()
+
+
+def test_a_slow_replicas_outcome_is_not_written_over_a_newer_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two replicas both active. B records T1 and sends it; its answer is slow. A sends T1 again with B's
+    token (ECI answers without restarting), records it done, then carries out T2. B's answer comes: its
+    outcome for T1, written over A's record of T2, made T2 look unhandled, and T2 was sent again with a
+    new token (a second restart). The outcome is written only while status holds the call's own record."""
+    t2 = "2026-12-02T10:05:00Z"
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(controller_module.time, "time", lambda: now[0])
+
+    async def run() -> None:
+        ctl_a, entry_a, kube = await running_under_team_a()
+        kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
+        snapshot = kube._bump()
+        entry_a.resource = Resource.from_body(snapshot)
+        ctl_b = Controller(SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), kube, noop, active=False)  # type: ignore[arg-type]
+        entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(snapshot))
+        await ctl_b._account(entry_b)
+        (target,) = ctl_b.targets()
+        assert ctl_b.observed(target, group("Running"))
+        sent: list[tuple[str, str]] = []
+        gate = asyncio.Event()
+        assert entry_a.account is not None and entry_b.account is not None
+        entry_a.account.clients["cn-beijing"] = GatedEci(sent)  # type: ignore[assignment]
+        entry_b.account.clients["cn-beijing"] = GatedEci(sent, gate)  # type: ignore[assignment]
+
+        b = asyncio.create_task(ctl_b._reconcile(entry_b))
+        while not sent:
+            await asyncio.sleep(0)
+        await ctl_a._reconcile(entry_a)
+        assert kube.body["status"]["restart"]["result"] == "Restarted"
+        now[0] += 60
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: t2}
+        kube._bump()
+        (target,) = ctl_a.targets()
+        assert ctl_a.observed(target, group("Running"))
+        await ctl_a._reconcile(entry_a)
+        assert kube.body["status"]["restart"]["requested"] == t2
+        gate.set()
+        await b
+        record = kube.body["status"]["restart"]
+        assert (record["requested"], record["result"]) == (t2, "Restarted"), record
+        now[0] += 5
+        for _ in range(2):
+            (target,) = ctl_a.targets()
+            ctl_a.observed(target, group("Running"))
+            await ctl_a._reconcile(entry_a)
+        t1_tokens = {token for _, token in sent[:2]}
+        t2_tokens = {token for _, token in sent[2:]}
+        assert len(t1_tokens) == 1 and len(t2_tokens) == 1, sent
+
+    asyncio.run(run())
