@@ -798,7 +798,8 @@ class Controller:
                 if result.action is Action.CREATE:
                     await self._create(entry, desired)
                 elif result.action is Action.RECREATE:
-                    await self._recreate(entry, desired, result)
+                    if not await self._recreate(entry, desired, result):
+                        return 0.0  # another writer came first: read afresh and plan again
                 elif result.action is Action.FORGET:
                     await self._forget_group(entry, result)
                 elif result.action is Action.UPDATE:
@@ -1251,8 +1252,9 @@ class Controller:
         )
         self.poll_now.set()
 
-    async def _recreate(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
-        """Delete the group (if it still exists) and clear status for a new incarnation."""
+    async def _recreate(self, entry: Entry, desired: DesiredState, result: Plan) -> bool:
+        """Delete the group (if it still exists) and clear status for a new incarnation. False: the
+        object changed since it was read (nothing done; the next round reads it afresh)."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(desired.account.defaults.region_id)
@@ -1264,20 +1266,27 @@ class Controller:
             if lost
             else f"replacing container group {group_id}: {result.message}"
         )
-        logger.log(logging.WARNING if lost else logging.INFO, "%s: %s", resource.key, message)
-        await self.post_event(resource.reference, "Warning" if lost else "Normal", result.reason, message)
         incarnation = int(resource.status.get("incarnation") or 0) + 1
         # Written with the new incarnation, before the delete: a restart in between still creates on demand.
         fallback = {"nextCapacity": "OnDemand"} if result.reason == "SpotFallback" else {}
         # A requested replacement is recorded (Sending, naming this group) in the same write: after a crash
-        # the planner carries it on until status names another group.
+        # the planner carries it on until status names another group. Only over the version read: another
+        # replica briefly active that already replaced the group makes it fail, and the next round reads
+        # the new group instead of deleting the old one again and clearing the new one from status.
         requested = handled_fields(result.records, _rfc3339(time.time()))
-        await self._commit(
-            entry,
-            fields={"incarnation": incarnation, **fallback, **requested},
-            conditions=[condition("Synced", False, result.reason, message, resource.generation)],
-        )
+        try:
+            await self._commit(
+                entry,
+                fields={"incarnation": incarnation, **fallback, **requested},
+                conditions=[condition("Synced", False, result.reason, message, resource.generation)],
+                conditional=True,
+            )
+        except Conflict:
+            logger.debug("%s: the object changed before the replacement was recorded", resource.key)
+            return False
         self._stored(entry, result.records)
+        logger.log(logging.WARNING if lost else logging.INFO, "%s: %s", resource.key, message)
+        await self.post_event(resource.reference, "Warning" if lost else "Normal", result.reason, message)
         if not gone:
             await self._mutate(
                 entry, desired.account.client(region_id).delete_container_group(region_id, group_id)
@@ -1297,6 +1306,7 @@ class Controller:
             ],
             fields=NO_GROUP,
         )
+        return True
 
     async def _restart(self, entry: Entry, desired: DesiredState, result: Plan) -> bool:
         """RestartContainerGroup for the value the plan names, recorded (Sending) before the call. A record

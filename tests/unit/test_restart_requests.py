@@ -11,10 +11,10 @@ import pytest
 
 from acr_eci_operator import controller as controller_module
 from acr_eci_operator.accounts import Accounts
-from acr_eci_operator.controller import Controller, Entry, Resource, restart_token
+from acr_eci_operator.controller import TAG_UID, Controller, Entry, Resource, restart_token
 from acr_eci_operator.credentials import credentials_from_env
 from acr_eci_operator.eci import EciError
-from acr_eci_operator.models import ANNOTATION_RESTARTED_AT
+from acr_eci_operator.models import ANNOTATION_RECREATED_AT, ANNOTATION_RESTARTED_AT
 from tests.unit.test_account_and_poll_faults import (
     ENV,
     SETTINGS,
@@ -394,5 +394,79 @@ def test_a_slow_replicas_outcome_is_not_written_over_a_newer_request(monkeypatch
         t1_tokens = {token for _, token in sent[:2]}
         t2_tokens = {token for _, token in sent[2:]}
         assert len(t1_tokens) == 1 and len(t2_tokens) == 1, sent
+
+    asyncio.run(run())
+
+
+class ReplacingEci:
+    """Groups by ClientToken, as ECI keeps them: a create with a token it has seen answers that group."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, str] = {"eci-1": f"{UID}-0"}
+        self.deleted: set[str] = set()
+        self.calls: list[str] = []
+
+    async def create_container_group(self, region_id: str, params: Any, **_: Any) -> str:
+        token = params["ClientToken"]
+        for group_id, held in self.groups.items():
+            if held == token:
+                self.calls.append(f"create {token} -> {group_id}")
+                return group_id
+        group_id = f"eci-{len(self.groups) + 1}"
+        self.groups[group_id] = token
+        self.calls.append(f"create {token} -> {group_id}")
+        return group_id
+
+    async def delete_container_group(self, region_id: str, group_id: str) -> bool:
+        self.calls.append(f"delete {group_id}")
+        return self.deleted.add(group_id) is None
+
+    async def find_container_groups_by_tag(
+        self, region_id: str, key: str, value: str
+    ) -> list[dict[str, Any]]:
+        return [
+            {"ContainerGroupId": group_id, "Status": "Running", "Tags": [{"Key": TAG_UID, "Value": UID}]}
+            for group_id in self.groups
+            if group_id not in self.deleted
+        ]
+
+
+def test_a_replacement_another_replica_already_made_is_not_made_again() -> None:
+    """Two replicas both active; A carries out a requested recreate (eci-1 deleted, eci-2 created). B had
+    read the resource before A's writes: it wrote its record over A's, deleted eci-1 again and cleared
+    eci-2 from status (a restart of B right then left the resource naming no group). B's first write is
+    conditional on the version it read, so it reads afresh and sees eci-2."""
+
+    async def run() -> None:
+        ctl_a, entry_a, kube = await running_under_team_a()
+        kube.body["spec"]["updateStrategy"] = "Recreate"
+        entry_a.resource = Resource.from_body(kube._bump())
+        state = await ctl_a._desired(entry_a)
+        kube.body["status"].update(applied=dict(state.desired.immutable), appliedHash=state.desired.digest)
+        kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
+        kube.body["metadata"]["annotations"] = {ANNOTATION_RECREATED_AT: T1}
+        snapshot = kube._bump()
+        entry_a.resource = Resource.from_body(snapshot)
+        view_b = ReadBefore(kube, snapshot)
+        ctl_b = Controller(
+            SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), view_b, noop, active=False
+        )  # type: ignore[arg-type]
+        entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(snapshot))
+        await ctl_b._account(entry_b)
+        (target,) = ctl_b.targets()
+        assert ctl_b.observed(target, group("Running"))
+        eci = ReplacingEci()
+        for entry in (entry_a, entry_b):
+            assert entry.account is not None
+            entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+
+        await ctl_a._reconcile(entry_a)
+        assert kube.body["status"]["containerGroupId"] == "eci-2", eci.calls
+        versions = kube.version
+        await ctl_b._reconcile(entry_b)
+        assert eci.calls == ["delete eci-1", f"create {UID}-1 -> eci-2"], eci.calls
+        assert kube.body["status"]["containerGroupId"] == "eci-2"
+        assert kube.version == versions  # B wrote nothing over A's status
 
     asyncio.run(run())
