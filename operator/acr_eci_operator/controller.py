@@ -1055,6 +1055,8 @@ class Controller:
             conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
             announce={"RegistryAccess": "Warning"},
         )
+        if entry.resource.deleting:
+            return  # deleted since it was read (the write answered so): nothing to create; finalize next
         logger.info(
             "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
         )
@@ -1096,39 +1098,67 @@ class Controller:
         generation = desired.desired.generation  # what was sent, even if edited since
         created = condition("Synced", True, "Created", f"created container group {group_id}", generation)
         scheduling = condition("Ready", False, "Scheduling", "the container group is Scheduling", generation)
-        await self._commit(
-            entry,
-            fields={
-                "containerGroupId": group_id,
-                "regionId": region_id,
-                "incarnation": incarnation,
-                "applied": dict(desired.desired.immutable),
-                "appliedHash": desired.desired.digest,
-                "appliedLists": sorted(desired.desired.removables),
-                "updateCount": 0,
-                "registries": desired.registries,
-                "phase": "Scheduling",
-                "observedGeneration": generation,
-                "capacity": capacity,
-                "nextCapacity": None,
-                "account": desired.account.identity,
-                # The values as the watch shows them now: one set before ECI answered asks for nothing.
-                **handled_fields(
-                    planner.handled_at_create(
-                        planner.with_requests(desired.desired, entry.resource.annotations),
-                        entry.known(),
-                        group_id,
+        try:
+            await self._commit(
+                entry,
+                fields={
+                    "containerGroupId": group_id,
+                    "regionId": region_id,
+                    "incarnation": incarnation,
+                    "applied": dict(desired.desired.immutable),
+                    "appliedHash": desired.desired.digest,
+                    "appliedLists": sorted(desired.desired.removables),
+                    "updateCount": 0,
+                    "registries": desired.registries,
+                    "phase": "Scheduling",
+                    "observedGeneration": generation,
+                    "capacity": capacity,
+                    "nextCapacity": None,
+                    "account": desired.account.identity,
+                    # The values as the watch shows them now: one set before ECI answered asks for nothing.
+                    **handled_fields(
+                        planner.handled_at_create(
+                            planner.with_requests(desired.desired, entry.resource.annotations),
+                            entry.known(),
+                            group_id,
+                        ),
+                        _rfc3339(time.time()),
                     ),
-                    _rfc3339(time.time()),
-                ),
-            },
-            conditions=[created, scheduling],
-        )
+                },
+                conditions=[created, scheduling],
+            )
+        except ResourceGone:
+            await self._created_for_nothing(entry, eci, region_id, group_id)
+            raise
         await self.post_event(
             resource.reference, "Normal", "Created", f"created ECI container group {group_id}"
         )
         logger.info("%s: created group %s", resource.key, group_id)
         self.poll_now.set()
+
+    async def _created_for_nothing(self, entry: Entry, eci: EciClient, region_id: str, group_id: str) -> None:
+        """The resource was gone when its new group was to be recorded: another replica briefly active
+        finalized it while this one's create was on its way, and found no group yet. Nothing would ever
+        manage the group: it is deleted (left running under deletionPolicy: Orphan)."""
+        resource = entry.resource
+        if resource.spec.get("deletionPolicy") == "Orphan":
+            logger.warning(
+                "%s: gone while group %s was created; left running (Orphan)", resource.key, group_id
+            )
+            return
+        logger.warning("%s: gone while group %s was created; deleting it", resource.key, group_id)
+        try:
+            await eci.delete_container_group(region_id, group_id)
+        except EciError as error:
+            logger.error(
+                "%s: group %s could not be deleted (%s) and is left running without a resource (its tag %s "
+                "names uid %s)",
+                resource.key,
+                group_id,
+                error.code,
+                TAG_UID,
+                resource.uid,
+            )
 
     async def _create_on_demand(
         self, entry: Entry, eci: EciClient, region_id: str, params: Mapping[str, str], incarnation: int
