@@ -1530,7 +1530,7 @@ class Controller:
             return None
         orphan = resource.spec.get("deletionPolicy") == "Orphan"
         try:
-            account = await self._account(entry)
+            account = await self._finalizing_account(entry)
             region_id = entry.region_id(account.defaults.region_id)
             eci = account.client(region_id)
             found = await eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
@@ -1591,6 +1591,36 @@ class Controller:
         )
         self.forget(resource.uid)
         return None
+
+    async def _finalizing_account(self, entry: Entry) -> Account:
+        """The account to delete the resource's groups with. Deleting a namespace deletes its credentials
+        Secret too, often before the resource is finalized: the account the operator still holds from
+        that Secret, the one status names as the group's maker, is used then, rather than one that
+        cannot see the group (which would keep the resource, and the namespace, Terminating). After an
+        operator restart nothing is held: `AccountChanged` says what to do."""
+        held = entry.account
+        made_by = entry.resource.status.get("account")
+        try:
+            account = await self._account(entry)
+        except OperatorError as error:
+            if held is None or not made_by or held.identity != made_by:
+                raise
+            logger.info(
+                "%s: deleting with the credentials held for %s (%s)",
+                entry.resource.key,
+                made_by,
+                error.reason,
+            )
+            return held
+        if held is not None and made_by and account.identity != made_by and held.identity == made_by:
+            logger.info(
+                "%s: the credentials that made the group (%s) are no longer in the Secret; deleting with "
+                "those still held",
+                entry.resource.key,
+                made_by,
+            )
+            return held
+        return account
 
     async def _orphan(self, entry: Entry, eci: EciClient, region_id: str, group_id: str) -> None:
         resource = entry.resource

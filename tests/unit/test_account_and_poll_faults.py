@@ -162,12 +162,14 @@ class FakeEci:
 
 
 def test_deleting_after_the_namespace_secret_went_does_not_drop_the_finalizer_with_the_group_left() -> None:
-    """Namespace deletion: the Secret goes first, then the resource is finalized. The operator's own
-    account is asked (it cannot see team A's group), finds nothing, and the finalizer is dropped: team
-    A's group runs on, untracked."""
+    """Namespace deletion: the Secret goes first, then the resource is finalized, by an operator that
+    restarted meanwhile (it holds no account from the Secret). The operator's own account is asked (it
+    cannot see team A's group), finds nothing, and the finalizer was dropped: team A's group ran on,
+    untracked. Now AccountChanged keeps the finalizer."""
 
     async def run() -> None:
         ctl, entry, kube = await running_under_team_a()
+        entry.account = None  # a restarted operator: nothing held from the Secret that is gone
         own = FakeEci([])
         ctl.accounts.own.clients["cn-beijing"] = own  # type: ignore[assignment]
         kube.body["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
@@ -178,6 +180,30 @@ def test_deleting_after_the_namespace_secret_went_does_not_drop_the_finalizer_wi
         assert FINALIZER in kube.body["metadata"]["finalizers"], (
             f"finalizer dropped; own-account calls {own.calls}; group eci-1 (account LTAIteamA) never deleted"
         )
+
+    asyncio.run(run())
+
+
+def test_deleting_after_the_namespace_secret_went_uses_the_credentials_still_held() -> None:
+    """Namespace deletion: the Secret goes first, then the resource is finalized. Refusing with
+    AccountChanged kept the resource, and the namespace, Terminating for good (no Secret can be created
+    in a terminating namespace). The operator still holds team A's account, which made the group: it
+    deletes the group with it and lets the resource go."""
+
+    async def run() -> None:
+        ctl, entry, kube = await running_under_team_a()
+        own, team_a = FakeEci([]), FakeEci([group("Running")])
+        ctl.accounts.own.clients["cn-beijing"] = own  # type: ignore[assignment]
+        assert entry.account is not None
+        entry.account.clients["cn-beijing"] = team_a  # type: ignore[assignment]
+        kube.body["metadata"]["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+        entry.resource = Resource.from_body(kube._bump())
+        kube.secret = None
+        ctl.referenced_object_changed("Secret", "ns", CREDENTIALS_SECRET, None)  # DELETED
+        await ctl._reconcile(entry)
+        assert team_a.calls == ["find", "delete eci-1"], team_a.calls
+        assert own.calls == []
+        assert FINALIZER not in kube.body["metadata"]["finalizers"]
 
     asyncio.run(run())
 
