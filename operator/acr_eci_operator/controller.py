@@ -1530,10 +1530,20 @@ class Controller:
             return None
         orphan = resource.spec.get("deletionPolicy") == "Orphan"
         try:
-            account = await self._finalizing_account(entry)
+            account, held = await self._finalizing_accounts(entry)
             region_id = entry.region_id(account.defaults.region_id)
             eci = account.client(region_id)
             found = await eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
+            if not found and held is not None:
+                logger.info(
+                    "%s: the credentials in use find no group; deleting with those still held for %s",
+                    resource.key,
+                    held.identity,
+                )
+                account = held
+                region_id = entry.region_id(account.defaults.region_id)
+                eci = account.client(region_id)
+                found = await eci.find_container_groups_by_tag(region_id, TAG_UID, resource.uid)
             made_by = resource.status.get("account")
             if not found and made_by and made_by != account.identity and entry.container_group_id:
                 # Made with other credentials (the Secret went, or names another account): not finding
@@ -1592,35 +1602,25 @@ class Controller:
         self.forget(resource.uid)
         return None
 
-    async def _finalizing_account(self, entry: Entry) -> Account:
-        """The account to delete the resource's groups with. Deleting a namespace deletes its credentials
-        Secret too, often before the resource is finalized: the account the operator still holds from
-        that Secret, the one status names as the group's maker, is used then, rather than one that
-        cannot see the group (which would keep the resource, and the namespace, Terminating). After an
-        operator restart nothing is held: `AccountChanged` says what to do."""
+    async def _finalizing_accounts(self, entry: Entry) -> tuple[Account, Account | None]:
+        """The account to delete the resource's groups with, and one to ask when it finds none. Deleting
+        a namespace deletes its credentials Secret too, often before the resource is finalized, and no
+        Secret can be created in a terminating namespace: the account still held from that Secret, the
+        one status names as the group's maker, is then asked too (refusing would keep the resource, and
+        the namespace, Terminating). After an operator restart nothing is held: `AccountChanged` says
+        what to do."""
         held = entry.account
         made_by = entry.resource.status.get("account")
+        if held is None or not made_by or held.identity != made_by:
+            return await self._account(entry), None
         try:
             account = await self._account(entry)
         except OperatorError as error:
-            if held is None or not made_by or held.identity != made_by:
-                raise
             logger.info(
-                "%s: deleting with the credentials held for %s (%s)",
-                entry.resource.key,
-                made_by,
-                error.reason,
+                "%s: %s; deleting with the credentials held for %s", entry.resource.key, error, made_by
             )
-            return held
-        if held is not None and made_by and account.identity != made_by and held.identity == made_by:
-            logger.info(
-                "%s: the credentials that made the group (%s) are no longer in the Secret; deleting with "
-                "those still held",
-                entry.resource.key,
-                made_by,
-            )
-            return held
-        return account
+            return held, None
+        return account, (held if account.identity != made_by else None)
 
     async def _orphan(self, entry: Entry, eci: EciClient, region_id: str, group_id: str) -> None:
         resource = entry.resource
