@@ -796,7 +796,8 @@ class Controller:
                 metrics.planned(result.action.value)
                 entry.acting = result.action
                 if result.action is Action.CREATE:
-                    await self._create(entry, desired)
+                    if not await self._create(entry, desired):
+                        return 0.0  # another writer came first: read afresh and plan again
                 elif result.action is Action.RECREATE:
                     if not await self._recreate(entry, desired, result):
                         return 0.0  # another writer came first: read afresh and plan again
@@ -1024,7 +1025,8 @@ class Controller:
             )
             entry.wake.set()
 
-    async def _create(self, entry: Entry, desired: DesiredState) -> None:
+    async def _create(self, entry: Entry, desired: DesiredState) -> bool:
+        """Create the group. False: the object changed since it was read (nothing sent; read it afresh)."""
         resource = entry.resource
         creating = condition(
             "Synced", False, "Creating", "creating the container group at ECI", resource.generation
@@ -1047,16 +1049,23 @@ class Controller:
             resource.status, incarnation, create_hash(params), time.time(), self.settings.client_token_trust
         )
         if look_up and await self._adopt(entry, region_id, desired):
-            return
+            return True
         # Recorded before the call: a restart after it knows a group may exist that status does not name.
-        await self._commit(
-            entry,
-            fields={"createSent": sent},
-            conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
-            announce={"RegistryAccess": "Warning"},
-        )
+        # Only over the version read: another replica briefly active that created meanwhile (with another
+        # token: on demand after no spot stock) makes it fail, and the next round sees its group.
+        try:
+            await self._commit(
+                entry,
+                fields={"createSent": sent},
+                conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
+                announce={"RegistryAccess": "Warning"},
+                conditional=True,
+            )
+        except Conflict:
+            logger.debug("%s: the object changed before the create was recorded", resource.key)
+            return False
         if entry.resource.deleting:
-            return  # deleted since it was read (the write answered so): nothing to create; finalize next
+            return True  # deleted since it was read (the write answered so): nothing to create; finalize next
         logger.info(
             "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
         )
@@ -1080,7 +1089,7 @@ class Controller:
                     raise
                 else:
                     await self._token_used_up(entry, region_id, desired, incarnation, error)
-                    return
+                    return True
         if group_id is None:
             if not sent.get("onDemand"):
                 # Its token is another one: a restart after it looks groups up by tag first.
@@ -1091,7 +1100,7 @@ class Controller:
                 if on_demand_error.code != "IdempotentParameterMismatch":
                     raise
                 await self._token_used_up(entry, region_id, desired, incarnation, on_demand_error)
-                return
+                return True
             capacity = "OnDemand"
         if entry.resource.deleting:
             logger.info("%s: created group %s while the resource is being deleted", resource.key, group_id)
@@ -1135,6 +1144,7 @@ class Controller:
         )
         logger.info("%s: created group %s", resource.key, group_id)
         self.poll_now.set()
+        return True
 
     async def _created_for_nothing(self, entry: Entry, eci: EciClient, region_id: str, group_id: str) -> None:
         """The resource was gone when its new group was to be recorded: another replica briefly active
