@@ -110,10 +110,17 @@ PostEvent = Callable[[Mapping[str, Any], str, str, str], Awaitable[None]]
 """post_event(object reference body, type, reason, message)."""
 
 
-def update_token(uid: str, update_count: int, container_group_id: str, digest: str) -> str:
-    """One ClientToken per intended change: the n-th update of this group to this content (at most 64
-    ASCII characters, as ECI allows)."""
-    change = hashlib.sha256(f"{container_group_id}|{digest}".encode()).hexdigest()[:12]
+def update_token(
+    uid: str, update_count: int, container_group_id: str, digest: str, incarnation: int = 0
+) -> str:
+    """One ClientToken per intended change: the n-th update of this group to this content under this
+    incarnation (at most 64 ASCII characters, as ECI allows). The count starts again at 0 when a group
+    judged lost is found again and adopted back, under the next incarnation: without it in the digest,
+    the updates that followed would repeat the tokens of earlier ones, which ECI answers without
+    applying them. Incarnation 0 digests as before it was part of the token (a release's update in
+    flight across an upgrade keeps its token)."""
+    content = f"{container_group_id}|{digest}" + (f"|{incarnation}" if incarnation else "")
+    change = hashlib.sha256(content.encode()).hexdigest()[:12]
     return f"{uid}-u{update_count}-{change}"
 
 
@@ -1255,7 +1262,13 @@ class Controller:
             annotations=desired.annotations,
             defaults=desired.account.defaults,
             objects=desired.objects,
-            client_token=update_token(resource.uid, count, group_id, desired.desired.digest),
+            client_token=update_token(
+                resource.uid,
+                count,
+                group_id,
+                desired.desired.digest,
+                int(resource.status.get("incarnation") or 0),
+            ),
             owner_tags=owner_tags(resource),
         )
         params["RegionId"] = region_id
