@@ -43,7 +43,7 @@ from typing import Any
 
 from acr_eci_operator import mapping, metrics, models, planner
 from acr_eci_operator.accounts import Account, Accounts, credentials_secret
-from acr_eci_operator.eci import EciClient, EciError
+from acr_eci_operator.eci import EciClient, EciError, call_timeout
 from acr_eci_operator.errors import Conflict, InvalidSpec, OperatorError
 from acr_eci_operator.kube import GROUP, KIND, VERSION, Kube
 from acr_eci_operator.planner import Action, Desired, Known, Observation, Plan
@@ -399,6 +399,24 @@ def create_hash(params: Mapping[str, str]) -> str:
     """A digest of a create's parameters but its ClientToken (what ECI compares for a token it knows)."""
     sent = {k: v for k, v in params.items() if k != "ClientToken"}
     return hashlib.sha256(json.dumps(sent, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def update_hold(status: Mapping[str, Any], group_id: str, digest: str, now: float, in_flight: float) -> float:
+    """Seconds to wait before sending an update of content `digest` to `group_id`: while status records
+    an update of other content (`updateSent`) whose outcome is not recorded (appliedHash is not its
+    hash) and which may still reach ECI (sent less than `in_flight` seconds ago: one call's longest
+    life), sending now could let the older content land last, with status naming the newer. That
+    update was sent by a replica that stopped acting during the call (a hand-over: its task is
+    cancelled, the SDK's request is not) or by this operator before it restarted. 0: send now."""
+    sent = status.get("updateSent")
+    if not isinstance(sent, Mapping) or sent.get("containerGroupId") != group_id:
+        return 0.0
+    if sent.get("hash") in (digest, status.get("appliedHash")):
+        return 0.0  # the same content (its token again), or its outcome is recorded
+    at = _parse_rfc3339(str(sent.get("at") or ""))
+    if at is None:
+        return 0.0
+    return max(0.0, at + in_flight - now)
 
 
 def before_create(
@@ -811,9 +829,9 @@ class Controller:
                 elif result.action is Action.FORGET:
                     await self._forget_group(entry, result)
                 elif result.action is Action.UPDATE:
-                    await self._update(entry, desired)
+                    delay = await self._update(entry, desired)
                     entry.attempts = 0
-                    return None
+                    return delay
                 elif result.action is Action.RESTART:
                     if not await self._restart(entry, desired, result):
                         return 0.0  # another writer came first: read afresh and plan again
@@ -1251,10 +1269,39 @@ class Controller:
         )
         return True
 
-    async def _update(self, entry: Entry, desired: DesiredState) -> None:
+    async def _update(self, entry: Entry, desired: DesiredState) -> float | None:
+        """UpdateContainerGroup to the desired content, recorded (`updateSent`) before the call, only over
+        the version read: a replica whose read is older (two briefly both active) gets a Conflict (0.0:
+        read afresh) instead of sending older content. None: sent; else the delay before trying again."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(desired.account.defaults.region_id)
+        eci = desired.account.client(region_id)
+        digest = desired.desired.digest
+        hold = update_hold(resource.status, group_id, digest, time.time(), call_timeout(self.settings))
+        if hold > 0:
+            sent = resource.status.get("updateSent") or {}
+            message = (
+                f"an update sent at {sent.get('at')} may still reach ECI (its answer was not recorded); "
+                f"this one follows in {hold:.0f}s so that the newer content lands last"
+            )
+            logger.info("%s: %s", resource.key, message)
+            await self._commit(
+                entry,
+                conditions=[condition("Synced", False, "UpdateInFlight", message, resource.generation)],
+            )
+            return hold
+        try:
+            await self._commit(
+                entry,
+                fields={
+                    "updateSent": {"containerGroupId": group_id, "hash": digest, "at": _rfc3339(time.time())}
+                },
+                conditional=True,
+            )
+        except Conflict:
+            logger.debug("%s: the object changed before the update was recorded", resource.key)
+            return 0.0
         count = int(resource.status.get("updateCount") or 0)
         params = mapping.update_parameters(
             desired.spec,
@@ -1275,7 +1322,14 @@ class Controller:
         logger.info(
             "%s: updating group %s to generation %d", resource.key, group_id, desired.desired.generation
         )
-        await self._mutate(entry, desired.account.client(region_id).update_container_group(region_id, params))
+        try:
+            await self._mutate(entry, eci.update_container_group(region_id, params))
+        except EciError as error:
+            if error.http_status is not None and 400 <= error.http_status < 500:
+                # Refused: nothing of it is on its way to ECI; the next update need not wait for it.
+                with contextlib.suppress(OperatorError):
+                    await self._commit(entry, fields={"updateSent": None})
+            raise
         generation = desired.desired.generation
         await self._commit(
             entry,
@@ -1304,6 +1358,7 @@ class Controller:
             resource.reference, "Normal", "Updated", f"updated ECI container group {group_id}"
         )
         self.poll_now.set()
+        return None
 
     async def _recreate(self, entry: Entry, desired: DesiredState, result: Plan) -> bool:
         """Delete the group (if it still exists) and clear status for a new incarnation. False: the

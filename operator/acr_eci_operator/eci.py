@@ -316,6 +316,13 @@ TRANSPORT_FAILURES = (
 )
 
 
+def call_timeout(settings: Settings) -> float:
+    """The longest one ECI call lives: the SDK's connect and read time-outs bound its HTTP exchange (the
+    SDK retries nothing itself), plus fresh STS credentials first, plus a margin. A request whose caller
+    stopped waiting (a cancelled task) has reached ECI or failed by then."""
+    return settings.connect_timeout + settings.read_timeout + 5.0 + STS_CALL_ALLOWANCE
+
+
 def transport_failure(text: str) -> str:
     """The kind of a transport failure, from the SDK's message, without any of its text."""
     lowered = text.lower()
@@ -355,7 +362,7 @@ class EciClient:
         self.backoff_cap = min(backoff_cap, settings.retry_cap)
         # The SDK's own time-outs bound each HTTP exchange; this bounds the whole call, whatever hangs
         # (an STS call for fresh credentials included).
-        self.call_timeout = settings.connect_timeout + settings.read_timeout + 5.0 + STS_CALL_ALLOWANCE
+        self.call_timeout = call_timeout(settings)
         self.buckets: dict[str, TokenBucket] = {}
         """One adaptive token bucket per ECI action (ECI limits each action on its own)."""
         self._clients: dict[str, tuple[tuple[str, str], AcsClient]] = {}

@@ -1851,6 +1851,16 @@ class CreateSent:
 
 
 @dataclass(frozen=True)
+class UpdateSent:
+    """An UpdateContainerGroup the operator sent (written just before the call, only over the version of
+    the resource it read)."""
+
+    container_group_id: str = field(metadata=doc("The group updated."))
+    hash: str = field(metadata=doc("Digest of the content it carried (status.appliedHash once applied)."))
+    at: str = field(metadata=doc("When it was sent (RFC 3339).", format="date-time"))
+
+
+@dataclass(frozen=True)
 class HandledRequest:
     """The last value of a request annotation (restartedAt, recreatedAt) the operator handled. Present
     once the operator handles requests for the resource, even before any request (then with no
@@ -1994,6 +2004,14 @@ class AcrContainerGroupStatus:
             "The last create sent to ECI, written before the call: a restart then knows whether a group may "
             "exist that status does not name yet (its ClientToken is replayed, or groups are looked up by "
             "tag once ECI may have forgotten the token)."
+        ),
+    )
+    update_sent: UpdateSent | None = field(
+        default=None,
+        metadata=doc(
+            "The last update sent to ECI, written before the call: until its outcome is recorded "
+            "(appliedHash) and while it may still reach ECI, an update of other content waits, so that "
+            "the newer content lands last."
         ),
     )
     restart: HandledRequest | None = field(
