@@ -358,6 +358,10 @@ class Entry:
     """What was asked for and the action that failed for good (a non-retryable error): that action is not
     taken again while the resource asks for the same (by value: an edit or a referenced object's new
     values differ; the resync forgets it). Another action (a lost group re-created, say) goes on."""
+    awaited_update: tuple[Any, float] | None = None
+    """The unrecorded update another call may still deliver (`update_hold`) and when (this process's
+    clock) it was first waited for: the wait never exceeds one call's life from then, whatever the clock
+    of the replica that wrote its time."""
     unstored_records: dict[str, planner.Handled] = field(default_factory=dict)
     """Request records of no value that an outdated CRD pruned from status (`Controller._stored`)."""
     task: asyncio.Task[None] | None = None
@@ -1278,9 +1282,15 @@ class Controller:
         region_id = entry.region_id(desired.account.defaults.region_id)
         eci = desired.account.client(region_id)
         digest = desired.desired.digest
-        hold = update_hold(resource.status, group_id, digest, time.time(), call_timeout(self.settings))
+        in_flight = call_timeout(self.settings)
+        hold = update_hold(resource.status, group_id, digest, time.time(), in_flight)
+        sent = resource.status.get("updateSent") or {}
         if hold > 0:
-            sent = resource.status.get("updateSent") or {}
+            key = (sent.get("hash"), sent.get("at"))
+            if entry.awaited_update is None or entry.awaited_update[0] != key:
+                entry.awaited_update = (key, self.clock())
+            hold = min(hold, entry.awaited_update[1] + in_flight - self.clock())
+        if hold > 0:
             message = (
                 f"an update sent at {sent.get('at')} may still reach ECI (its answer was not recorded); "
                 f"this one follows in {hold:.0f}s so that the newer content lands last"

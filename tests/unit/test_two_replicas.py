@@ -163,6 +163,7 @@ def test_an_update_still_on_its_way_from_the_replica_handing_over_lands_before_t
 
     async def run() -> None:
         ctl_a, entry_a, ctl_b, entry_b, kube, eci = await running_on_two_replicas()
+        ctl_a.clock = lambda: now[0]
         eci.gate = gate = asyncio.Event()
         b = asyncio.create_task(ctl_b._reconcile(entry_b))
         while eci.landing is None:
@@ -283,3 +284,30 @@ def test_an_update_waits_only_for_an_unrecorded_update_of_other_content_that_may
     status: dict[str, Any], digest: str, now: float, hold: float
 ) -> None:
     assert controller_module.update_hold(status, "eci-1", digest, now, 40.0) == hold
+
+
+def test_a_record_timed_by_a_clock_far_ahead_is_waited_for_one_call_life_at_most(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The record's time comes from the replica that wrote it: one whose clock ran an hour ahead would
+    have held every newer update back for an hour. The wait counts from when this process first waited
+    for that record, on its own clock."""
+    now = [1_800_000_000.0]
+    monkeypatch.setattr(controller_module.time, "time", lambda: now[0])
+
+    async def run() -> None:
+        ctl_a, entry_a, _ctl_b, _entry_b, kube, eci = await running_on_two_replicas()
+        ahead = controller_module._rfc3339(now[0] + 3600)
+        kube.body["status"]["updateSent"] = {"containerGroupId": "eci-1", "hash": "older", "at": ahead}
+        entry_a.resource = Resource.from_body(edit(kube, "nginx:3"))
+        clock = [1000.0]
+        ctl_a.clock = lambda: clock[0]
+        delay = await ctl_a._reconcile(entry_a)
+        assert delay is not None and 0 < delay <= 40
+        assert eci.sent == []
+        clock[0] += 40
+        now[0] += 40
+        await settle(ctl_a, entry_a)
+        assert eci.image == "nginx:3", eci.sent
+
+    asyncio.run(run())
