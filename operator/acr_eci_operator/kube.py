@@ -142,7 +142,8 @@ class Kube:
 
     async def _object(self, operation: str, what: str, call: Callable[[], object]) -> dict[str, Any] | None:
         """Run a call that answers one object (a read or a patch): the object, or None when it is gone
-        (404)."""
+        (404). A write conditional on a resourceVersion that is no longer the object's fails with
+        `Conflict` (409), retried with a fresh read."""
 
         def run() -> dict[str, Any] | None:
             try:
@@ -150,6 +151,8 @@ class Kube:
             except ApiException as error:
                 if error.status == 404:
                     return None
+                if error.status == 409:
+                    raise Conflict(f"{what}: 409 {error.reason}") from None
                 raise
 
         return await self._run(operation, what, run)
@@ -172,19 +175,13 @@ class Kube:
         patch: dict[str, Any] = {"status": status}
         if resource_version is not None:
             patch["metadata"] = {"resourceVersion": resource_version}
-        what = f"writing the status of {namespace}/{name}"
-
-        def call() -> object:
-            try:
-                return self.custom.patch_namespaced_custom_object_status(
-                    GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
-                )
-            except ApiException as error:
-                if error.status == 409:
-                    raise Conflict(f"{what}: 409 {error.reason}") from None
-                raise
-
-        return await self._object("patch_status", what, call)
+        return await self._object(
+            "patch_status",
+            f"writing the status of {namespace}/{name}",
+            lambda: self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
+            ),
+        )
 
     async def set_finalizers(
         self, namespace: str, name: str, finalizers: list[str], resource_version: str
@@ -192,19 +189,13 @@ class Kube:
         """Replace metadata.finalizers, only if the object is still at `resource_version` (else
         `Conflict`, retried with a fresh read). None: the object is gone."""
         patch = {"metadata": {"finalizers": finalizers, "resourceVersion": resource_version}}
-        what = f"updating the finalizers of {namespace}/{name}"
-
-        def call() -> object:
-            try:
-                return self.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
-                )
-            except ApiException as error:
-                if error.status == 409:
-                    raise Conflict(f"{what}: 409 {error.reason}") from None
-                raise
-
-        return await self._object("set_finalizers", what, call)
+        return await self._object(
+            "set_finalizers",
+            f"updating the finalizers of {namespace}/{name}",
+            lambda: self.custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, patch, _request_timeout=self._request_timeout
+            ),
+        )
 
     async def peering_status(self, namespace: str | None, name: str) -> dict[str, Any] | None:
         """The status of kopf's peering object (KopfPeering in `namespace`, ClusterKopfPeering when
