@@ -475,6 +475,12 @@ class ResourceGone(Exception):
     """The resource was deleted under a reconcile (its finalizer removed by hand): stop at once."""
 
 
+class Superseded(Exception):
+    """The record of a call about to be sent, written only over the version read, found a newer one:
+    another writer (a second replica briefly active, an edit) came first. Nothing was sent; the reconcile
+    starts over from a fresh read."""
+
+
 class Controller:
     """Owns every resource's state and worker; the poller and kopf's watch feed it."""
 
@@ -825,11 +831,9 @@ class Controller:
                 metrics.planned(result.action.value)
                 entry.acting = result.action
                 if result.action is Action.CREATE:
-                    if not await self._create(entry, desired):
-                        return 0.0  # another writer came first: read afresh and plan again
+                    await self._create(entry, desired)
                 elif result.action is Action.RECREATE:
-                    if not await self._recreate(entry, desired, result):
-                        return 0.0  # another writer came first: read afresh and plan again
+                    await self._recreate(entry, desired, result)
                 elif result.action is Action.FORGET:
                     await self._forget_group(entry, result)
                 elif result.action is Action.UPDATE:
@@ -837,8 +841,7 @@ class Controller:
                     entry.attempts = 0
                     return delay
                 elif result.action is Action.RESTART:
-                    if not await self._restart(entry, desired, result):
-                        return 0.0  # another writer came first: read afresh and plan again
+                    await self._restart(entry, desired, result)
                 elif result.action is Action.ACKNOWLEDGE:
                     await self._acknowledge(entry, result)
                 elif result.action is Action.OBSERVE:
@@ -860,6 +863,8 @@ class Controller:
             # The plan did not settle within MAX_STEPS rounds: try again after a backoff, never at once.
             logger.warning("%s: no stable plan after %d steps", entry.resource.key, MAX_STEPS)
             return self._backoff(entry)
+        except Superseded:
+            return 0.0  # another writer came first: read afresh and plan again
         except ResourceGone:
             logger.info("%s: the resource is gone; nothing more is done for it", entry.resource.key)
             self.forget(entry.resource.uid)
@@ -1054,8 +1059,7 @@ class Controller:
             )
             entry.wake.set()
 
-    async def _create(self, entry: Entry, desired: DesiredState) -> bool:
-        """Create the group. False: the object changed since it was read (nothing sent; read it afresh)."""
+    async def _create(self, entry: Entry, desired: DesiredState) -> None:
         resource = entry.resource
         creating = condition(
             "Synced", False, "Creating", "creating the container group at ECI", resource.generation
@@ -1078,23 +1082,19 @@ class Controller:
             resource.status, incarnation, create_hash(params), time.time(), self.settings.client_token_trust
         )
         if look_up and await self._adopt(entry, region_id, desired):
-            return True
+            return
         # Recorded before the call: a restart after it knows a group may exist that status does not name.
         # Only over the version read: another replica briefly active that created meanwhile (with another
         # token: on demand after no spot stock) makes it fail, and the next round sees its group.
-        try:
-            await self._commit(
-                entry,
-                fields={"createSent": sent},
-                conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
-                announce={"RegistryAccess": "Warning"},
-                conditional=True,
-            )
-        except Conflict:
-            logger.debug("%s: the object changed before the create was recorded", resource.key)
-            return False
+        await self._record_before_call(
+            entry,
+            "the create",
+            fields={"createSent": sent},
+            conditions=[desired.registry_access] if failing else [desired.registry_access, creating],
+            announce={"RegistryAccess": "Warning"},
+        )
         if entry.resource.deleting:
-            return True  # deleted since it was read (the write answered so): nothing to create; finalize next
+            return  # deleted since it was read (the write answered so): nothing to create; finalize next
         logger.info(
             "%s: creating container group (incarnation %d) in %s", resource.key, incarnation, region_id
         )
@@ -1118,7 +1118,7 @@ class Controller:
                     raise
                 else:
                     await self._token_used_up(entry, region_id, desired, incarnation, error)
-                    return True
+                    return
         if group_id is None:
             if not sent.get("onDemand"):
                 # Its token is another one: a restart after it looks groups up by tag first.
@@ -1129,7 +1129,7 @@ class Controller:
                 if on_demand_error.code != "IdempotentParameterMismatch":
                     raise
                 await self._token_used_up(entry, region_id, desired, incarnation, on_demand_error)
-                return True
+                return
             capacity = "OnDemand"
         if entry.resource.deleting:
             logger.info("%s: created group %s while the resource is being deleted", resource.key, group_id)
@@ -1173,7 +1173,6 @@ class Controller:
         )
         logger.info("%s: created group %s", resource.key, group_id)
         self.poll_now.set()
-        return True
 
     async def _created_for_nothing(self, entry: Entry, eci: EciClient, region_id: str, group_id: str) -> None:
         """The resource was gone when its new group was to be recorded: another replica briefly active
@@ -1275,8 +1274,8 @@ class Controller:
 
     async def _update(self, entry: Entry, desired: DesiredState) -> float | None:
         """UpdateContainerGroup to the desired content, recorded (`updateSent`) before the call, only over
-        the version read: a replica whose read is older (two briefly both active) gets a Conflict (0.0:
-        read afresh) instead of sending older content. None: sent; else the delay before trying again."""
+        the version read: a replica whose read is older (two briefly both active) is `Superseded` instead
+        of sending older content. None: sent; else the delay before trying again."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(desired.account.defaults.region_id)
@@ -1301,17 +1300,13 @@ class Controller:
                 conditions=[condition("Synced", False, "UpdateInFlight", message, resource.generation)],
             )
             return hold
-        try:
-            await self._commit(
-                entry,
-                fields={
-                    "updateSent": {"containerGroupId": group_id, "hash": digest, "at": _rfc3339(time.time())}
-                },
-                conditional=True,
-            )
-        except Conflict:
-            logger.debug("%s: the object changed before the update was recorded", resource.key)
-            return 0.0
+        await self._record_before_call(
+            entry,
+            "the update",
+            fields={
+                "updateSent": {"containerGroupId": group_id, "hash": digest, "at": _rfc3339(time.time())}
+            },
+        )
         count = int(resource.status.get("updateCount") or 0)
         params = mapping.update_parameters(
             desired.spec,
@@ -1370,9 +1365,8 @@ class Controller:
         self.poll_now.set()
         return None
 
-    async def _recreate(self, entry: Entry, desired: DesiredState, result: Plan) -> bool:
-        """Delete the group (if it still exists) and clear status for a new incarnation. False: the
-        object changed since it was read (nothing done; the next round reads it afresh)."""
+    async def _recreate(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
+        """Delete the group (if it still exists) and clear status for a new incarnation."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(desired.account.defaults.region_id)
@@ -1392,16 +1386,12 @@ class Controller:
         # replica briefly active that already replaced the group makes it fail, and the next round reads
         # the new group instead of deleting the old one again and clearing the new one from status.
         requested = handled_fields(result.records, _rfc3339(time.time()))
-        try:
-            await self._commit(
-                entry,
-                fields={"incarnation": incarnation, **fallback, **requested},
-                conditions=[condition("Synced", False, result.reason, message, resource.generation)],
-                conditional=True,
-            )
-        except Conflict:
-            logger.debug("%s: the object changed before the replacement was recorded", resource.key)
-            return False
+        await self._record_before_call(
+            entry,
+            "the replacement",
+            fields={"incarnation": incarnation, **fallback, **requested},
+            conditions=[condition("Synced", False, result.reason, message, resource.generation)],
+        )
         self._stored(entry, result.records)
         logger.log(logging.WARNING if lost else logging.INFO, "%s: %s", resource.key, message)
         await self.post_event(resource.reference, "Warning" if lost else "Normal", result.reason, message)
@@ -1424,15 +1414,14 @@ class Controller:
             ],
             fields=NO_GROUP,
         )
-        return True
 
-    async def _restart(self, entry: Entry, desired: DesiredState, result: Plan) -> bool:
+    async def _restart(self, entry: Entry, desired: DesiredState, result: Plan) -> None:
         """RestartContainerGroup for the value the plan names, recorded (Sending) before the call. A record
         already Sending for this value and group keeps its time, hence its ClientToken: a call that reached
         ECI before a crash is answered again without a second restart. The record is written only over
         the version read: two replicas briefly both active (a hand-over) would otherwise each write a time
-        of their own and send two tokens; the second gets a Conflict (False), reads the first's record and
-        sends its token again."""
+        of their own and send two tokens; the second is `Superseded`, reads the first's record and sends
+        its token again."""
         resource = entry.resource
         group_id = str(entry.container_group_id)
         region_id = entry.region_id(desired.account.defaults.region_id)
@@ -1452,11 +1441,7 @@ class Controller:
             # then A again within one second would otherwise repeat the first A's token).
             at = _rfc3339(before + 1)
         sending = handled_fields({planner.RESTART: wanted}, at)
-        try:
-            await self._commit(entry, fields=sending, conditional=True)
-        except Conflict:
-            logger.debug("%s: the object changed before the restart was recorded", resource.key)
-            return False
+        await self._record_before_call(entry, "the restart", fields=sending)
         self._stored(entry, {planner.RESTART: wanted})
         sent = entry.resource.status.get(planner.RESTART)
         value = f"{models.ANNOTATION_RESTARTED_AT}={wanted.requested}"
@@ -1497,7 +1482,6 @@ class Controller:
         else:
             logger.info("%s: %s answered; a newer record stands (another replica's)", resource.key, value)
         self.poll_now.set()
-        return True
 
     async def _record_outcome(
         self,
@@ -1755,6 +1739,16 @@ class Controller:
             }
         view = entry.view
         return {**view, "ready": {**view["ready"], "observedGeneration": generation}}
+
+    async def _record_before_call(self, entry: Entry, what: str, **commit: Any) -> None:
+        """Write the record of a call about to be sent (`_commit`'s arguments), only over the version
+        read: two replicas briefly both active never both act on one read. `Superseded` when another
+        writer came first."""
+        try:
+            await self._commit(entry, conditional=True, **commit)
+        except Conflict:
+            logger.debug("%s: the object changed before %s was recorded", entry.resource.key, what)
+            raise Superseded from None
 
     async def _commit(
         self,
