@@ -91,6 +91,23 @@ def group(status: str) -> dict[str, Any]:
     }
 
 
+async def replica(
+    view: Any, body: dict[str, Any], eci: Any = None, running: bool = False
+) -> tuple[Controller, Entry]:
+    """Another replica of the operator on the resource `body` (a Controller of its own, reading through
+    `view`), its account resolved from the Secret; with `eci`, that account's ECI; `running`: its own
+    poll saw eci-1 Running."""
+    ctl = Controller(SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), view, noop, active=False)
+    entry = ctl.entries[UID] = Entry(Resource.from_body(copy.deepcopy(body)))
+    account = await ctl._account(entry)
+    if eci is not None:
+        account.clients["cn-beijing"] = eci
+    if running:
+        (target,) = ctl.targets()
+        assert ctl.observed(target, group("Running"))
+    return ctl, entry
+
+
 async def running_under_team_a() -> tuple[Controller, Entry, FakeKube]:
     """A resource whose group eci-1 was created with team A's key and is observed Running."""
     kube = FakeKube()

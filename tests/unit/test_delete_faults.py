@@ -8,11 +8,10 @@ import asyncio
 import copy
 from typing import Any
 
-from acr_eci_operator.accounts import Accounts
-from acr_eci_operator.controller import TAG_UID, Controller, Entry, Resource
-from acr_eci_operator.credentials import credentials_from_env
+from acr_eci_operator.controller import TAG_UID, Controller, Entry
 from acr_eci_operator.errors import Conflict
-from tests.unit.test_account_and_poll_faults import ENV, SETTINGS, UID, FakeKube, noop
+from tests.unit.test_account_and_poll_faults import UID, FakeKube
+from tests.unit.test_account_and_poll_faults import replica as another_replica
 
 
 class Kube(FakeKube):
@@ -80,10 +79,7 @@ class Eci:
 
 
 async def replica(kube: Kube, eci: Eci) -> tuple[Controller, Entry]:
-    ctl = Controller(SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), kube, noop, active=False)  # type: ignore[arg-type]
-    entry = ctl.entries[UID] = Entry(Resource.from_body(copy.deepcopy(kube.body)))
-    account = await ctl._account(entry)
-    account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+    ctl, entry = await another_replica(kube, kube.body, eci)
     ctl.accounts.own.clients["cn-beijing"] = Eci()  # type: ignore[assignment]  # another account: sees nothing
     return ctl, entry
 

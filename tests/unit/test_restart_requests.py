@@ -10,18 +10,14 @@ from typing import Any
 import pytest
 
 from acr_eci_operator import controller as controller_module
-from acr_eci_operator.accounts import Accounts
-from acr_eci_operator.controller import TAG_UID, Controller, Entry, Resource, restart_token
-from acr_eci_operator.credentials import credentials_from_env
+from acr_eci_operator.controller import TAG_UID, Resource, restart_token
 from acr_eci_operator.eci import EciError
 from acr_eci_operator.models import ANNOTATION_RECREATED_AT, ANNOTATION_RESTARTED_AT
 from tests.unit.test_account_and_poll_faults import (
-    ENV,
-    SETTINGS,
     UID,
     FakeKube,
     group,
-    noop,
+    replica,
     running_under_team_a,
 )
 
@@ -304,13 +300,7 @@ def test_two_replicas_both_active_for_a_moment_send_one_restart(monkeypatch: pyt
         snapshot = kube._bump()
         entry_a.resource = Resource.from_body(snapshot)
         view_b = ReadBefore(kube, snapshot)
-        ctl_b = Controller(
-            SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), view_b, noop, active=False
-        )  # type: ignore[arg-type]
-        entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(snapshot))
-        await ctl_b._account(entry_b)
-        (target,) = ctl_b.targets()
-        assert ctl_b.observed(target, group("Running"))  # its own poll saw the group too
+        ctl_b, entry_b = await replica(view_b, snapshot, running=True)  # its own poll saw the group too
         eci = RestartingEci()
         for entry in (entry_a, entry_b):
             assert entry.account is not None
@@ -359,11 +349,7 @@ def test_a_slow_replicas_outcome_is_not_written_over_a_newer_request(monkeypatch
         kube.body["metadata"]["annotations"] = {ANNOTATION_RESTARTED_AT: T1}
         snapshot = kube._bump()
         entry_a.resource = Resource.from_body(snapshot)
-        ctl_b = Controller(SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), kube, noop, active=False)  # type: ignore[arg-type]
-        entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(snapshot))
-        await ctl_b._account(entry_b)
-        (target,) = ctl_b.targets()
-        assert ctl_b.observed(target, group("Running"))
+        ctl_b, entry_b = await replica(kube, snapshot, running=True)
         sent: list[tuple[str, str]] = []
         gate = asyncio.Event()
         assert entry_a.account is not None and entry_b.account is not None
@@ -449,13 +435,7 @@ def test_a_replacement_another_replica_already_made_is_not_made_again() -> None:
         snapshot = kube._bump()
         entry_a.resource = Resource.from_body(snapshot)
         view_b = ReadBefore(kube, snapshot)
-        ctl_b = Controller(
-            SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), view_b, noop, active=False
-        )  # type: ignore[arg-type]
-        entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(snapshot))
-        await ctl_b._account(entry_b)
-        (target,) = ctl_b.targets()
-        assert ctl_b.observed(target, group("Running"))
+        ctl_b, entry_b = await replica(view_b, snapshot, running=True)  # its own poll saw the group too
         eci = ReplacingEci()
         for entry in (entry_a, entry_b):
             assert entry.account is not None

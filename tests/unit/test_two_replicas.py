@@ -10,17 +10,13 @@ from typing import Any
 import pytest
 
 from acr_eci_operator import controller as controller_module
-from acr_eci_operator.accounts import Accounts
 from acr_eci_operator.controller import NO_STOCK, TAG_UID, Controller, Entry, Resource
-from acr_eci_operator.credentials import credentials_from_env
 from acr_eci_operator.eci import EciError
 from tests.unit.test_account_and_poll_faults import (
-    ENV,
-    SETTINGS,
     UID,
     FakeKube,
     group,
-    noop,
+    replica,
     running_under_team_a,
 )
 from tests.unit.test_restart_requests import ReadBefore
@@ -62,16 +58,8 @@ def test_two_replicas_first_create_with_spot_fallback_make_one_group() -> None:
         kube.body["spec"]["spot"] = {"strategy": "SpotAsPriceGo", "fallbackToOnDemand": True}
         snapshot = kube._bump()
         eci = StockEci()
-        ctls = []
-        for view in (kube, ReadBefore(kube, snapshot)):
-            ctl = Controller(
-                SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), view, noop, active=False
-            )  # type: ignore[arg-type]
-            entry = ctl.entries[UID] = Entry(Resource.from_body(snapshot))
-            await ctl._account(entry)
-            entry.account.clients["cn-beijing"] = eci  # type: ignore[union-attr, assignment]
-            ctls.append((ctl, entry))
-        (ctl_a, entry_a), (ctl_b, entry_b) = ctls
+        ctl_a, entry_a = await replica(kube, snapshot, eci)
+        ctl_b, entry_b = await replica(ReadBefore(kube, snapshot), snapshot, eci)
         await ctl_a._reconcile(entry_a)
         assert kube.body["status"]["containerGroupId"] == "eci-1"
         eci.stock = True
@@ -97,6 +85,7 @@ class UpdatingEci:
         token = params["ClientToken"]
         rest = {key: value for key, value in params.items() if key != "ClientToken"}
         if token in self.tokens:
+            assert self.tokens[token] == rest  # else ECI answers IdempotentParameterMismatch
             return  # answered, nothing applied
         self.tokens[token] = rest
         self.image = params["Container.1.Image"]
@@ -114,6 +103,9 @@ class UpdatingEci:
 
         self.landing = asyncio.ensure_future(land())
         await asyncio.shield(self.landing)
+
+    async def find_container_groups_by_tag(self, region_id: str, key: str, value: str) -> list[Any]:
+        return [{**group("Running"), "CreationTime": "2026-12-01T00:00:00Z"}]
 
 
 def edit(kube: Any, image: str) -> dict[str, Any]:
@@ -136,18 +128,12 @@ async def running_on_two_replicas(kube_b: Any = None) -> tuple[Any, ...]:
     kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
     body = edit(kube, "nginx:2")
     entry_a.resource = Resource.from_body(body)
-    ctl_b = Controller(
-        SETTINGS, Accounts(SETTINGS, credentials_from_env(ENV)), kube_b or kube, noop, active=False
-    )  # type: ignore[arg-type]
-    entry_b = ctl_b.entries[UID] = Entry(Resource.from_body(body))
-    await ctl_b._account(entry_b)
-    for ctl in (ctl_a, ctl_b):
-        (target,) = ctl.targets()
-        ctl.observed(target, group("Running"))
     eci = UpdatingEci()
-    for entry in (entry_a, entry_b):
-        assert entry.account is not None
-        entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+    assert entry_a.account is not None
+    entry_a.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
+    (target,) = ctl_a.targets()
+    ctl_a.observed(target, group("Running"))
+    ctl_b, entry_b = await replica(kube_b or kube, body, eci, running=True)
     return ctl_a, entry_a, ctl_b, entry_b, kube, eci
 
 

@@ -5,43 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Any
 
-from acr_eci_operator.controller import Controller, Entry, Resource, update_token
-from tests.unit.test_account_and_poll_faults import UID, group, running_under_team_a
-
-
-class Eci:
-    def __init__(self) -> None:
-        self.image = "nginx"
-        self.tokens: dict[str, dict[str, str]] = {}
-        self.sent: list[tuple[str, str]] = []
-
-    async def update_container_group(self, region_id: str, params: dict[str, str]) -> None:
-        token = params["ClientToken"]
-        self.sent.append((params["Container.1.Image"], token))
-        rest = {key: value for key, value in params.items() if key != "ClientToken"}
-        if token in self.tokens:
-            assert self.tokens[token] == rest  # else ECI answers IdempotentParameterMismatch
-            return  # answered, nothing applied
-        self.tokens[token] = rest
-        self.image = params["Container.1.Image"]
-
-    async def find_container_groups_by_tag(self, region_id: str, key: str, value: str) -> list[Any]:
-        return [{**group("Running"), "CreationTime": "2026-12-01T00:00:00Z"}]
-
-
-def edit(kube: Any, image: str) -> dict[str, Any]:
-    kube.body["spec"]["containers"][0]["image"] = image
-    kube.body["metadata"]["generation"] += 1
-    return kube._bump()
-
-
-async def settle(ctl: Controller, entry: Entry) -> None:
-    for _ in range(2):
-        (target,) = ctl.targets()
-        ctl.observed(target, group("Running"))
-        await ctl._reconcile(entry)
+from acr_eci_operator.controller import Resource, update_token
+from tests.unit.test_account_and_poll_faults import UID, running_under_team_a
+from tests.unit.test_two_replicas import UpdatingEci, edit, settle
 
 
 def test_an_update_after_the_group_was_adopted_back_is_applied() -> None:
@@ -55,7 +22,7 @@ def test_an_update_after_the_group_was_adopted_back_is_applied() -> None:
         kube.body["status"]["restart"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
         kube.body["status"]["recreate"] = {"containerGroupId": "eci-1", "result": "NotNeeded"}
         entry.resource = Resource.from_body(kube._bump())
-        eci = Eci()
+        eci = UpdatingEci()
         assert entry.account is not None
         entry.account.clients["cn-beijing"] = eci  # type: ignore[assignment]
         for image in ("nginx:2", "nginx:3", "nginx:2"):
